@@ -1,0 +1,227 @@
+"""The benchmark runner: the same questions, the same retrieved passages, several ways to use them.
+
+Modes (``modes=``):
+
+===================  =======================================================================================
+``closed_book``      no context
+``full_text``        the top-k retrieved passages as text
+``compressed``       the same top-k passages as soft tokens (needs ``rag.projector``)
+``oracle``           the record's gold context as text (datasets with contexts: SQuAD, HotpotQA, ...)
+``oracle_compressed`` the gold context as soft tokens (the RAG embeds it on the fly: ``row=-1``)
+===================  =======================================================================================
+
+Retrieval runs once; ``full_text`` and ``compressed`` receive the *same* hit lists, and the runner checks
+that each answer's sources are exactly those hits (:func:`eval.rows.check_same_passages`), so the arms
+differ only in how the context reaches the LLM. Modes that cannot run are skipped with a logged reason that
+is also written to ``config.json`` (``skipped_modes``). Decoding is greedy, so a rerun with the same seed and
+inputs gives the same predictions.
+
+Outputs in ``out_dir``: ``config.json``, ``predictions.jsonl``, ``metrics.json``, ``report.md``, ``report.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from eval.environment import library_versions, machine_info, peak_memory_mb, reset_peak_memory
+from eval.errors import BenchmarkError
+from eval.flops import ModelShape, model_shape
+from eval.records import QARecord, records_fingerprint
+from eval.rows import check_same_passages, gold_hits, passages_fingerprint, prediction_row
+from eval.summary import retrieval_summary, summarise
+
+logger = logging.getLogger(__name__)
+
+ALL_MODES = ("closed_book", "full_text", "compressed", "oracle", "oracle_compressed")
+DEFAULT_MODES = ("closed_book", "full_text", "compressed")
+RAG_MODE = {"closed_book": "closed_book", "full_text": "full_text", "compressed": "compressed",
+            "oracle": "full_text", "oracle_compressed": "compressed"}
+RETRIEVAL_MODES = ("full_text", "compressed")
+GOLD_MODES = ("oracle", "oracle_compressed")
+OUTPUT_FILES = ("config.json", "predictions.jsonl", "metrics.json", "report.md", "report.png")
+_RETRIEVAL_CHUNK = 256
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`run_benchmark` returns (and wrote to ``out_dir`` when one was given)."""
+
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: Path | None = None
+
+    @property
+    def record_ids(self) -> list[str]:
+        """Ids of the questions answered, in run order."""
+        return list(self.config["record_ids"])
+
+    def predictions_for(self, mode: str) -> list[dict[str, Any]]:
+        """The rows of one mode, in run order."""
+        return [row for row in self.predictions if row["mode"] == mode]
+
+
+def select_records(records: Sequence[QARecord], limit: int | None, seed: int) -> list[QARecord]:
+    """Shuffle with ``random.Random(seed)`` and keep the first ``limit`` (all when None)."""
+    order = list(records)
+    random.Random(seed).shuffle(order)
+    return order[:limit] if limit is not None else order
+
+
+def plan_modes(modes: Sequence[str], records: Sequence[QARecord], has_projector: bool) -> tuple[list[str], dict[str, str]]:
+    """The modes that can run, in the requested order, and ``{skipped mode: reason}``."""
+    unknown = [m for m in modes if m not in ALL_MODES]
+    if unknown or not modes:
+        raise BenchmarkError(f"Unknown or no mode(s) {unknown or list(modes)}. Fix: choose from {list(ALL_MODES)}.")
+    skipped: dict[str, str] = {}
+    missing_context = sum(1 for r in records if not r.context)
+    for mode in dict.fromkeys(modes):
+        if RAG_MODE[mode] == "compressed" and not has_projector:
+            skipped[mode] = ("the RAG has no projector; pass --projector DIR (projector= in RAG) or train "
+                             "one with `squeezerag train`")
+        elif mode in GOLD_MODES and missing_context:
+            skipped[mode] = (f"{missing_context} of {len(records)} questions have no gold context; use a "
+                             "dataset with contexts (SQuAD, HotpotQA, a 'context' column)")
+    for mode, reason in skipped.items():
+        logger.warning("Skipping mode %r: %s", mode, reason)
+    run = [m for m in dict.fromkeys(modes) if m not in skipped]
+    if not run:
+        raise BenchmarkError(f"No requested mode can run ({skipped}). Fix: see the reasons above.")
+    return run, skipped
+
+
+def retrieve_once(rag: Any, questions: list[str], k: int, progress: bool) -> tuple[list[list[Any]], float]:
+    """``rag.retrieve`` over all questions (in chunks, for the progress bar): hits and seconds taken."""
+    hits: list[list[Any]] = []
+    start = time.perf_counter()
+    for s in tqdm(range(0, len(questions), _RETRIEVAL_CHUNK), desc="retrieve", disable=not progress, unit="chunk"):
+        hits.extend(list(h) for h in rag.retrieve(questions[s:s + _RETRIEVAL_CHUNK], k))
+    seconds = time.perf_counter() - start
+    if len(hits) != len(questions) or any(len(h) > k for h in hits):
+        raise BenchmarkError(f"rag.retrieve returned {len(hits)} hit lists for {len(questions)} questions (or "
+                             f"more than k={k} hits in one). Fix: retrieve must return one list of <= k hits "
+                             "per question.")
+    return hits, seconds
+
+
+def _passages_for(mode: str, hits: list[list[Any]] | None, selected: list[QARecord]) -> list[list[Any]] | None:
+    if mode in RETRIEVAL_MODES:
+        return hits
+    if mode in GOLD_MODES:
+        return [gold_hits(r) for r in selected]
+    return None
+
+
+def _run_mode(rag: Any, mode: str, questions: list[str], passages: list[list[Any]] | None, batch_size: int,
+              max_new_tokens: int | None, progress: bool) -> tuple[list[Any], dict[str, Any]]:
+    reset_peak_memory()
+    start = time.perf_counter()
+    answers = rag.answer(questions, passages, mode=RAG_MODE[mode], batch_size=batch_size,
+                         max_new_tokens=max_new_tokens, progress=progress)
+    wall = time.perf_counter() - start
+    if len(answers) != len(questions):
+        raise BenchmarkError(f"rag.answer returned {len(answers)} answers for {len(questions)} questions in "
+                             f"mode {mode!r}. Fix: answer must return one Answer per question, in order.")
+    if passages is not None:
+        check_same_passages(mode, passages, answers)
+    return answers, {"wall_s": wall, "memory": peak_memory_mb()}
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def _build_config(rag: Any, selected: list[QARecord], records: Sequence[QARecord], settings: dict[str, Any],
+                  dataset: dict[str, Any] | None, shape: ModelShape | None) -> dict[str, Any]:
+    describe = rag.describe() if hasattr(rag, "describe") else {}
+    device = describe.get("device") or str(getattr(getattr(rag, "llm", None), "device", "unknown"))
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rag": describe,
+        "llm_shape": shape.to_dict() if shape else None,
+        "dataset": {**(dataset or {}), "n_records": len(records), "records_fingerprint": records_fingerprint(records),
+                    "selected_fingerprint": records_fingerprint(selected)},
+        **settings,
+        "versions": library_versions(),
+        "machine": machine_info(device),
+        "record_ids": [r.id for r in selected],
+    }
+
+
+def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = DEFAULT_MODES, k: int = 3,
+                  limit: int | None = None, seed: int = 0, out_dir: str | Path | None = None,
+                  batch_size: int = 8, max_new_tokens: int | None = None, progress: bool = True,
+                  dataset: dict[str, Any] | None = None, n_bootstrap: int = 1000) -> BenchmarkResult:
+    """Answer ``records`` in every mode and score them; write the five output files when ``out_dir``.
+
+    ``rag`` follows the ``rag.RAG`` contract (``retrieve``, ``answer``, ``projector``, ``llm``, ``describe``).
+    ``limit``: the first N records after a shuffle seeded by ``seed`` (their ids go to ``config.json``).
+    ``dataset``: what to record about the data source (e.g. :func:`eval.datasets.describe_source`).
+    """
+    if not records:
+        raise BenchmarkError("No records to benchmark. Fix: load a dataset with load_qa first.")
+    if k < 1 or batch_size < 1 or (limit is not None and limit < 1):
+        raise BenchmarkError(f"k={k}, batch_size={batch_size}, limit={limit}: all must be >= 1. Fix: pass "
+                             "positive values.")
+    _seed_everything(seed)
+    selected = select_records(records, limit, seed)
+    run_modes, skipped = plan_modes(modes, selected, getattr(rag, "projector", None) is not None)
+    questions = [r.question for r in selected]
+    shape = model_shape(getattr(rag, "llm", None))
+    hits, retrieval_s = None, 0.0
+    if any(m in RETRIEVAL_MODES for m in run_modes):
+        hits, retrieval_s = retrieve_once(rag, questions, k, progress)
+    share = retrieval_s / len(selected)
+    rows: list[dict[str, Any]] = []
+    stats: dict[str, dict[str, Any]] = {}
+    for mode in run_modes:
+        passages = _passages_for(mode, hits, selected)
+        logger.info("Mode %s: %d questions", mode, len(selected))
+        answers, stats[mode] = _run_mode(rag, mode, questions, passages, batch_size, max_new_tokens, progress)
+        mode_share = share if mode in RETRIEVAL_MODES else 0.0
+        stats[mode]["wall_s"] += retrieval_s if mode in RETRIEVAL_MODES else 0.0
+        rows += [prediction_row(rec, mode, ans, None if passages is None else passages[i], k, mode_share, shape)
+                 for i, (rec, ans) in enumerate(zip(selected, answers))]
+    retrieval = (retrieval_summary(selected, hits, k, retrieval_s, passages_fingerprint(hits))
+                 if hits is not None else None)
+    settings = {"k": k, "limit": limit, "seed": seed, "modes": list(modes), "modes_run": run_modes,
+                "skipped_modes": skipped, "batch_size": batch_size, "max_new_tokens": max_new_tokens}
+    config = _build_config(rag, selected, records, settings, dataset, shape)
+    metrics = summarise(rows, run_modes, stats, retrieval, n_boot=n_bootstrap, seed=seed)
+    result = BenchmarkResult(config=config, metrics=metrics, predictions=rows)
+    if out_dir is not None:
+        result.out_dir = write_outputs(Path(out_dir), result)
+    return result
+
+
+def write_outputs(out_dir: Path, result: BenchmarkResult) -> Path:
+    """Write ``config.json``, ``predictions.jsonl``, ``metrics.json``, ``report.md`` and ``report.png``."""
+    from eval.plot import plot_report
+    from eval.report import render_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if existing:
+        logger.info("Overwriting %s in %s", existing, out_dir)
+    (out_dir / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n", encoding="utf-8")
+    with open(out_dir / "predictions.jsonl", "w", encoding="utf-8") as fh:
+        for row in result.predictions:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (out_dir / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "report.md").write_text(render_report(result.config, result.metrics), encoding="utf-8")
+    plot_report(result.metrics, out_dir / "report.png", title=out_dir.name)
+    logger.info("Wrote benchmark outputs to %s", out_dir)
+    return out_dir

@@ -1,0 +1,41 @@
+"""Projector configuration, serialised as ``config.json`` beside ``model.safetensors``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass
+class ProjectorConfig:
+    """What a projector maps from and to, and how it was trained.
+
+    A memory vector ``(d_embed,)`` becomes ``tokens_per_vector`` soft tokens ``(d_model,)`` each, so a passage
+    stored as ``m`` memory vectors becomes ``m * tokens_per_vector`` soft tokens.
+    """
+
+    d_embed: int
+    d_model: int
+    tokens_per_vector: int = 4
+    hidden: int = 1024
+    memory_encoding: str = "pooled"
+    embedder_id: str = ""
+    llm_id: str = ""
+    # Soft tokens are scaled to the LLM's mean input-embedding norm so they sit where real tokens do.
+    target_norm: float = 1.0
+    dropout: float = 0.0
+    prompt_version: str = ""
+    training: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ProjectorConfig:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def soft_tokens_per_passage(self, n_vectors: int) -> int:
+        return n_vectors * self.tokens_per_vector

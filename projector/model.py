@@ -1,0 +1,101 @@
+"""The projector: memory vectors -> soft tokens in the frozen LLM's input-embedding space.
+
+Composed with the LLM (it only produces rows of ``inputs_embeds``), never a subclass of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from projector.config import ProjectorConfig
+from rag.errors import ProjectorMismatchError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class Projector(nn.Module):
+    """Two-layer GELU MLP (xRAG) whose outputs are L2-normalised, then scaled to the LLM's embedding norm.
+
+    ``forward``: ``(batch, m, d_embed)`` -> ``(batch, m * t, d_model)`` with ``t = tokens_per_vector``.
+    """
+
+    def __init__(self, config: ProjectorConfig) -> None:
+        super().__init__()
+        self.config = config
+        t, d_model = config.tokens_per_vector, config.d_model
+        self.net = nn.Sequential(
+            nn.Linear(config.d_embed, config.hidden),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, t * d_model),
+        )
+        # Learned log-scale around the target norm: starts exactly at the LLM's embedding scale.
+        self.log_scale = nn.Parameter(torch.zeros(()))
+
+    def forward(self, memory: torch.Tensor) -> torch.Tensor:
+        batch, m, _ = memory.shape
+        out = self.net(memory.to(self.net[0].weight.dtype))
+        out = out.view(batch, m * self.config.tokens_per_vector, self.config.d_model)
+        return F.normalize(out, dim=-1) * (self.config.target_norm * self.log_scale.exp())
+
+    # --- persistence ---------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> None:
+        """Write ``config.json`` and ``model.safetensors`` (``dtype`` fp16 for shipping)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save(directory / CONFIG_FILE)
+        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Projector:
+        directory = Path(directory)
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (directory / name).exists():
+                raise FileNotFoundError(f"projector directory {directory} has no {name}; point to a folder "
+                                        "written by Projector.save_pretrained or `squeezerag train`")
+        model = cls(ProjectorConfig.load(directory / CONFIG_FILE))
+        state = load_file(str(directory / WEIGHTS_FILE))
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        return model.to(device).eval()
+
+    def fingerprint(self) -> str:
+        """sha256 over config and weights: identifies the projector in benchmark configs."""
+        h = hashlib.sha256(repr(sorted(vars(self.config).items())).encode())
+        for k, v in sorted(self.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    # --- compatibility -------------------------------------------------------------------------
+    def check_compatible(self, embedder_id: str, embed_dim: int, llm_id: str, llm_hidden: int,
+                         memory_encodings: list[str] | None = None) -> None:
+        """Refuse a projector trained for another embedder, LLM or memory encoding, naming both sides."""
+        c = self.config
+        problems = []
+        if c.embedder_id and c.embedder_id != embedder_id:
+            problems.append(f"embedder: projector '{c.embedder_id}' vs index '{embedder_id}'")
+        if c.d_embed != embed_dim:
+            problems.append(f"embedding dim: projector {c.d_embed} vs index {embed_dim}")
+        if c.llm_id and c.llm_id != llm_id:
+            problems.append(f"LLM: projector '{c.llm_id}' vs LLM in use '{llm_id}'")
+        if c.d_model != llm_hidden:
+            problems.append(f"LLM hidden size: projector {c.d_model} vs LLM in use {llm_hidden}")
+        if memory_encodings is not None and c.memory_encoding not in memory_encodings:
+            problems.append(
+                f"memory encoding: projector reads '{c.memory_encoding}' but the index stores "
+                f"{memory_encodings}; add it with `squeezerag index add-memory DIR --encoding {c.memory_encoding}`")
+        if problems:
+            raise ProjectorMismatchError(
+                "projector does not fit this setup: " + "; ".join(problems)
+                + ". Use a projector trained for this (embedder, LLM) pair, or train one with `squeezerag train`.")

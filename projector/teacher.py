@@ -1,0 +1,51 @@
+"""The full-text teacher: the same frozen LLM reading the passages as text.
+
+Its top-k log-probabilities on answer tokens are cached (they never change: the LLM is frozen), and its
+greedy answers to template questions become extra stage-2 targets (PISCO's sequence-level distillation).
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from projector.data import TEACHER_QUESTION_TEMPLATES, Example, PassageTable
+from projector.losses import target_logits
+from rag import prompt as P
+from rag.llm import LLM
+
+
+def teacher_prompts(llm: LLM, table: PassageTable, examples: list[Example]) -> list[P.EncodedPrompt]:
+    """The teacher's view of QA examples: the full-text-mode prompt, with the same target appended."""
+    return [P.encode_prompt(llm, P.qa_message(ex.question, table.teacher_context(ex.passages)), target=ex.target)
+            for ex in examples]
+
+
+@torch.no_grad()
+def teacher_top_k(llm: LLM, table: PassageTable, examples: list[Example], n_keep: int,
+                  k: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` teacher log-probs ``(batch, n_keep, k)`` (float) and their token ids ``(batch, n_keep, k)``."""
+    batch = P.assemble(llm, teacher_prompts(llm, table, examples), with_labels=True)
+    logits = target_logits(llm, batch, n_keep)
+    logp = torch.log_softmax(logits, dim=-1)
+    top = logp.topk(k, dim=-1)
+    return top.values.cpu(), top.indices.cpu()
+
+
+@torch.no_grad()
+def teacher_answer_examples(llm: LLM, table: PassageTable, rows: list[int], batch_size: int = 16,
+                            max_new_tokens: int = 16, progress: bool = True, seed: int = 0) -> list[Example]:
+    """Template questions about passages, answered by the full-text teacher; its answers become targets."""
+    import random
+
+    rng = random.Random(seed)
+    questions = [rng.choice(TEACHER_QUESTION_TEMPLATES).format(title=table.titles[r]) for r in rows]
+    out: list[Example] = []
+    for s in tqdm(range(0, len(rows), batch_size), desc="teacher answers", disable=not progress):
+        chunk = list(zip(rows[s:s + batch_size], questions[s:s + batch_size]))
+        prompts = [P.encode_prompt(llm, P.qa_message(q, table.teacher_context([r]))) for r, q in chunk]
+        batch = P.assemble(llm, prompts)
+        gen = llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens)
+        out += [Example(passages=[r], target=a, question=q, source="teacher")
+                for (r, q), a in zip(chunk, gen.texts) if a.strip()]
+    return out

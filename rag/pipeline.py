@@ -1,0 +1,227 @@
+"""The RAG pipeline: retrieve, then answer closed-book, from full text, or from soft tokens."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from indexer.index import Hit, Index
+from projector.model import Projector
+from rag import prompt as P
+from rag.answer import MODES, Answer, Timings
+from rag.errors import InvalidQuestionError, SqueezeRagError
+from rag.llm import LLM
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_NEW_TOKENS = 24
+
+
+class RAG:
+    """Retrieval-augmented QA over an :class:`~indexer.Index` with a frozen :class:`~rag.llm.LLM`.
+
+    ``mode="compressed"`` needs a projector trained for this (embedder, LLM) pair; it reads the hits'
+    memory vectors from the index (no re-embedding) and turns each passage into a few soft tokens.
+    """
+
+    def __init__(self, index: Index | str | Path | None = None, llm: LLM | str | None = None,
+                 embedder=None, projector: Projector | str | Path | None = None,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+        if isinstance(index, (str, Path)):
+            index = Index.load(index, embedder=embedder)
+        self.index: Index | None = index
+        self.llm = llm if isinstance(llm, LLM) else LLM.load(llm)
+        self._embedder = embedder
+        if isinstance(projector, (str, Path)):
+            projector = Projector.from_pretrained(projector)
+        self.projector: Projector | None = None
+        if projector is not None:
+            self.set_projector(projector)
+        self.max_new_tokens = max_new_tokens
+
+    @classmethod
+    def from_defaults(cls, index_dir: str | Path | None = None, progress: bool = True, **kwargs) -> RAG:
+        """Bundled embedder + LLM + shipped projector over the demo index (built on first use, cached)."""
+        from rag.demo_index import default_projector_dir, ensure_demo_index
+
+        index = ensure_demo_index(index_dir, progress=progress)
+        projector = kwargs.pop("projector", None) or default_projector_dir()
+        return cls(index=index, projector=projector, **kwargs)
+
+    # --- components ------------------------------------------------------------------------------
+    @property
+    def embedder(self):
+        """The index's embedder, or the one given for index-less use (closed-book, oracle passages)."""
+        if self.index is not None:
+            return self.index.embedder
+        if self._embedder is None:
+            from indexer import load_embedder
+
+            self._embedder = load_embedder(None)
+        elif not hasattr(self._embedder, "encode_with_memory"):
+            from indexer import load_embedder
+
+            self._embedder = load_embedder(self._embedder)
+        return self._embedder
+
+    def set_projector(self, projector: Projector) -> None:
+        """Attach a projector after checking it fits the index's embedder and this LLM."""
+        emb = self.embedder
+        projector.check_compatible(emb.id, emb.dim, self.llm.id, self.llm.hidden_size,
+                                   self.index.memory_encodings if self.index is not None else None)
+        self.projector = projector.to(self.llm.device).eval()
+
+    # --- public API ------------------------------------------------------------------------------
+    def retrieve(self, questions: Sequence[str], k: int) -> list[list[Hit]]:
+        """Top-``k`` passages per question."""
+        if self.index is None:
+            raise SqueezeRagError("retrieval needs an index: RAG(index='path/to/index') or RAG.from_defaults()")
+        _check_questions(questions)
+        return self.index.search(list(questions), k=k)
+
+    def ask(self, question: str | Sequence[str], k: int = 3, mode: str = "full_text",
+            max_new_tokens: int | None = None, batch_size: int = 8,
+            progress: bool = False) -> Answer | list[Answer]:
+        """Answer one question (-> ``Answer``) or several (-> ``list[Answer]``)."""
+        single = isinstance(question, str)
+        questions = [question] if single else list(question)
+        _check_mode(mode)
+        _check_questions(questions)
+        passages, retrieval_s = None, 0.0
+        if mode != "closed_book":
+            t0 = time.perf_counter()
+            passages = self.retrieve(questions, k)
+            retrieval_s = (time.perf_counter() - t0) / len(questions)
+        answers = self.answer(questions, passages, mode, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, progress=progress)
+        for a in answers:
+            a.timings.retrieval_s = retrieval_s
+            a.timings.total_s += retrieval_s
+        return answers[0] if single else answers
+
+    def answer(self, questions: Sequence[str], passages: Sequence[Sequence[Hit]] | None, mode: str,
+               batch_size: int = 8, max_new_tokens: int | None = None,
+               progress: bool = False) -> list[Answer]:
+        """Generate answers from given passages (no retrieval): the arms of a benchmark differ only here.
+
+        Passages with ``row == -1`` (not from the index) are embedded on the fly for ``compressed``.
+        """
+        _check_mode(mode)
+        _check_questions(questions)
+        if mode != "closed_book" and passages is None:
+            raise ValueError(f"mode '{mode}' needs passages (one list of hits per question)")
+        if mode == "compressed" and self.projector is None:
+            raise SqueezeRagError("mode 'compressed' needs a projector: RAG(..., projector='dir') or "
+                                  "RAG.from_defaults(); train one with `squeezerag train`")
+        hits = [list(p) for p in passages] if passages is not None else [[] for _ in questions]
+        answers: list[Answer] = []
+        starts = range(0, len(questions), batch_size)
+        for s in tqdm(starts, desc=f"answer[{mode}]", disable=not progress, unit="batch"):
+            answers += self._answer_batch(list(questions[s:s + batch_size]), hits[s:s + batch_size], mode,
+                                          max_new_tokens or self.max_new_tokens)
+        return answers
+
+    def describe(self) -> dict:
+        """Model ids and fingerprints: what a benchmark records to be reproducible."""
+        info: dict = {"llm": self.llm.id, "llm_dtype": str(self.llm.dtype), "device": str(self.llm.device),
+                      "prompt_version": P.PROMPT_VERSION, "max_new_tokens": self.max_new_tokens}
+        if self.index is not None:
+            info["embedder"] = self.index.embedder_id
+            info["index"] = {"dir": str(self.index.dir), "manifest_sha256": self.index.manifest_sha256(),
+                             "rows": len(self.index)}
+        if self.projector is not None:
+            info["projector"] = {"fingerprint": self.projector.fingerprint(),
+                                 "config": dict(vars(self.projector.config))}
+        return info
+
+    # --- internals ---------------------------------------------------------------------------------
+    def build_prompts(self, questions: list[str], hits: list[list[Hit]],
+                      mode: str) -> tuple[list[P.EncodedPrompt], list[torch.Tensor] | None, list[int]]:
+        """Encoded prompts, soft tokens (compressed only) and context-token counts for one batch."""
+        if mode == "closed_book":
+            prompts = [P.encode_prompt(self.llm, P.qa_message(q, None)) for q in questions]
+            return prompts, None, [0] * len(questions)
+        if mode == "full_text":
+            contexts = [[P.format_passage(h.title, h.text) for h in hs] for hs in hits]
+            prompts = [P.encode_prompt(self.llm, P.qa_message(q, c)) for q, c in zip(questions, contexts)]
+            counts = [self._count_tokens(P.DOC_SEPARATOR.join(c)) for c in contexts]
+            return prompts, None, counts
+        soft = [self.soft_tokens(hs) for hs in hits]
+        per_doc = [self.soft_tokens_per_passage] * len(questions)
+        prompts = [P.encode_prompt(self.llm, P.qa_message(q, [P.soft_block(n)] * len(hs)))
+                   for q, hs, n in zip(questions, hits, per_doc)]
+        return prompts, soft, [s.shape[0] for s in soft]
+
+    @property
+    def soft_tokens_per_passage(self) -> int:
+        from indexer import parse_encoding
+
+        cfg = self.projector.config
+        return cfg.soft_tokens_per_passage(parse_encoding(cfg.memory_encoding).n_vectors)
+
+    @torch.no_grad()
+    def soft_tokens(self, hits: list[Hit]) -> torch.Tensor:
+        """Soft tokens for a list of passages: ``(len(hits) * m * t, d_model)``, in hit order."""
+        memory = torch.from_numpy(self.memory_vectors(hits)).to(self.llm.device)
+        if memory.shape[0] == 0:
+            return torch.zeros((0, self.llm.hidden_size), device=self.llm.device)
+        return self.projector(memory).reshape(-1, self.llm.hidden_size)
+
+    def memory_vectors(self, hits: list[Hit]) -> np.ndarray:
+        """``(len(hits), m, d_embed)`` float32: stored vectors for index rows, fresh ones for ``row == -1``."""
+        encoding = self.projector.config.memory_encoding
+        out: list[np.ndarray | None] = [None] * len(hits)
+        stored = [i for i, h in enumerate(hits) if h.row >= 0]
+        if stored:
+            vecs = self.index.memory([hits[i].row for i in stored], encoding=encoding)
+            for j, i in enumerate(stored):
+                out[i] = vecs[j]
+        fresh = [i for i, h in enumerate(hits) if h.row < 0]
+        if fresh:
+            from indexer.chunking import passage_text_for_embedding
+
+            texts = [passage_text_for_embedding(hits[i].title, hits[i].text) for i in fresh]
+            _, memory = self.embedder.encode_with_memory(texts, [encoding])
+            for j, i in enumerate(fresh):
+                out[i] = memory[encoding][j]
+        if not hits:
+            return np.zeros((0, 1, self.embedder.dim), dtype=np.float32)
+        return np.stack(out).astype(np.float32)
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def _answer_batch(self, questions: list[str], hits: list[list[Hit]], mode: str,
+                      max_new_tokens: int) -> list[Answer]:
+        t0 = time.perf_counter()
+        prompts, soft, context_tokens = self.build_prompts(questions, hits, mode)
+        batch = P.assemble(self.llm, prompts, soft)
+        prompt_s = time.perf_counter() - t0
+        gen = self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens)
+        return [Answer(question=q, text=text, mode=mode, sources=hs, context_tokens=ctx,
+                       prompt_tokens=n_prompt, new_tokens=n_new,
+                       timings=Timings(prompt_s=prompt_s, ttft_s=prompt_s + gen.ttft_s,
+                                       generation_s=gen.total_s, total_s=prompt_s + gen.total_s))
+                for q, text, hs, ctx, n_prompt, n_new in zip(questions, gen.texts, hits, context_tokens,
+                                                             batch.prompt_tokens, gen.new_tokens)]
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
+
+
+def _check_questions(questions: Sequence[str]) -> None:
+    if isinstance(questions, str):
+        questions = [questions]
+    if not questions:
+        raise InvalidQuestionError("no question given: pass a non-empty question string")
+    for i, q in enumerate(questions):
+        if not isinstance(q, str) or not q.strip():
+            raise InvalidQuestionError(f"question {i} is empty or whitespace: ask a question with some words in it")

@@ -1,0 +1,41 @@
+import pytest
+import torch
+from conftest import make_projector
+
+from projector import Projector
+from rag.errors import ProjectorMismatchError
+
+
+def test_shapes_and_norm(tiny_llm):
+    proj = make_projector(tiny_llm)
+    out = proj(torch.randn(3, 2, 16))
+    assert out.shape == (3, 2 * 2, tiny_llm.hidden_size)
+    torch.testing.assert_close(out.norm(dim=-1), torch.full((3, 4), tiny_llm.embedding_norm), rtol=1e-4, atol=1e-4)
+
+
+def test_save_load_round_trip_is_bit_exact(tiny_llm, tmp_path):
+    proj = make_projector(tiny_llm)
+    proj.save_pretrained(tmp_path / "p")
+    again = Projector.from_pretrained(tmp_path / "p")
+    assert again.config == proj.config
+    for (k, a), (_, b) in zip(proj.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k
+    x = torch.randn(2, 2, 16)
+    assert torch.equal(proj.eval()(x), again(x))
+    assert proj.fingerprint() == again.fingerprint()
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("embedder_id", "other-embedder", "embedder"),
+    ("llm_id", "other-llm", "LLM"),
+    ("memory_encoding", "pooled", "add-memory"),
+])
+def test_mismatched_projector_is_refused_naming_both(tiny_llm, field, value, needle):
+    proj = make_projector(tiny_llm, **{field: value})
+    with pytest.raises(ProjectorMismatchError) as err:
+        proj.check_compatible("tiny-embedder", 16, tiny_llm.id, tiny_llm.hidden_size, ["segments:2"])
+    assert needle in str(err.value) and value in str(err.value)
+
+
+def test_matching_projector_is_accepted(tiny_llm):
+    make_projector(tiny_llm).check_compatible("tiny-embedder", 16, tiny_llm.id, tiny_llm.hidden_size, ["segments:2"])
