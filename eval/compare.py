@@ -50,8 +50,11 @@ def load_run(run: Any) -> RunSummary:
     if missing:
         raise BenchmarkError(f"{folder} is not a benchmark run folder (missing {missing}). Fix: pass the --out "
                              "folder of a `squeezerag bench` run.")
-    load = lambda name: json.loads((folder / name).read_text(encoding="utf-8"))  # noqa: E731
-    return RunSummary(str(folder), load("config.json"), load("metrics.json"))
+    return RunSummary(str(folder), _read_json(folder / "config.json"), _read_json(folder / "metrics.json"))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _get(block: dict[str, Any] | None, path: tuple[str, ...]) -> float | None:

@@ -45,6 +45,7 @@ __all__ = ["FORMATS", "QARecord", "contexts_as_corpus", "describe_source", "load
            "sniff_format", "split_by_article"]
 
 FORMATS = ("auto", "squad", "hotpotqa", "triviaqa", "nq", "jsonl", "csv")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 _ALIASES = {"hotpot": "hotpotqa", "trivia": "triviaqa", "nq-open": "nq", "json": "jsonl", "tsv": "csv"}
 
 
@@ -71,9 +72,10 @@ def _parse_jsonl(text: str, source: str) -> list[Any]:
 
 
 def _decode_json(text: str, source: str) -> Any:
-    """A JSON document, or the list of objects of a JSON Lines file."""
+    """A JSON document, or the list of objects of a JSON Lines file (a lone row object counts as one)."""
     try:
-        return json.loads(text)
+        obj = json.loads(text)
+        return [obj] if isinstance(obj, Mapping) and ("question" in obj or "Question" in obj) else obj
     except json.JSONDecodeError as exc:
         if text.lstrip().startswith("{") and exc.msg == "Extra data":
             return _parse_jsonl(text, source)
@@ -142,7 +144,7 @@ def _load_path(path: Path, fmt: str, include_unanswerable: bool) -> tuple[list[Q
             return parse_rows(_read_csv(text.lstrip(), "\t" in header), source, prefix, True), "csv"
         raise DatasetFormatError(f"{source}: cannot tell the format (neither JSON nor a CSV with a "
                                  "'question' header). Fix: pass format= explicitly.")
-    obj = _decode_json(text, source)
+    obj = _parse_jsonl(text, source) if path.name.endswith(_JSONL_SUFFIXES) else _decode_json(text, source)
     fmt = sniff_format(obj) if fmt == "auto" else fmt
     return _parse(obj, fmt, source, prefix, include_unanswerable), fmt
 

@@ -3,7 +3,8 @@
 One function per dataset family; :mod:`eval.datasets` reads files and picks the parser.
 
 - **SQuAD v1.1 / v2.0** (``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}``): one record
-  per question, context = its paragraph, title = its article. v2 unanswerable questions are skipped
+  per question, context = its paragraph, title = its article (``_`` shown as spaces, as Wikipedia displays
+  it: ``"Victoria (Australia)"``). v2 unanswerable questions are skipped
   unless ``include_unanswerable`` (then ``answers == []``); either way they are counted and logged.
 - **HotpotQA** (list of ``{_id, question, answer, supporting_facts, context}``, the original
   ``[[title, [sentences]], ...]`` layout or the Hugging Face ``{"title": [...], "sentences": [...]}`` one):
@@ -45,7 +46,7 @@ def parse_squad(obj: Mapping, source: str, include_unanswerable: bool = False) -
     records: list[QARecord] = []
     unanswerable = 0
     for article in obj["data"]:
-        title = article.get("title")
+        title = str(article["title"]).replace("_", " ") if article.get("title") else None
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):
                 answers = _unique(a.get("text") for a in qa.get("answers", []))
@@ -65,7 +66,7 @@ def parse_squad(obj: Mapping, source: str, include_unanswerable: bool = False) -
 def _hotpot_paragraphs(context: Any) -> list[tuple[str, list[str]]]:
     """Both HotpotQA layouts -> ``[(title, sentences)]``."""
     if isinstance(context, Mapping):
-        return list(zip(context["title"], context["sentences"]))
+        return list(zip(context["title"], context["sentences"], strict=True))
     return [(str(title), list(sentences)) for title, sentences in context]
 
 

@@ -125,7 +125,7 @@ def _conditional_rate(mode_correct: Sequence[bool], closed_correct: Sequence[boo
     if len(mode_correct) != len(closed_correct):
         raise ValueError(f"Need one entry per question on both sides; got {len(mode_correct)} and "
                          f"{len(closed_correct)}. Fix: compare the same questions in the same order.")
-    picked = [bool(m) for m, c in zip(mode_correct, closed_correct) if bool(c) == when]
+    picked = [bool(m) for m, c in zip(mode_correct, closed_correct, strict=True) if bool(c) == when]
     return sum(picked) / len(picked) if picked else None
 
 

@@ -41,6 +41,11 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def fmt_sig(value: float | None, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits (for quantities spanning many magnitudes)."""
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
 def fmt_ci(block: dict[str, Any] | None, key: str = "mean", digits: int = 3) -> str:
     """``0.412 [0.380, 0.440]`` from ``{"mean"/"value": ..., "ci95": [lo, hi]}``."""
     if not block or block.get(key) is None:
@@ -82,7 +87,7 @@ def cost_table(modes: dict[str, dict[str, Any]]) -> str:
     header = ["mode", "context tokens", "prompt tokens", "new tokens", "GFLOPs/q", "TTFT p50 / p95 (s)",
               "latency p50 / p95 (s)", "q/s", "peak RSS (MB)", "peak CUDA (MB)"]
     rows = [[f"`{mode}`", fmt(m["context_tokens_mean"], 1), fmt(m["prompt_tokens_mean"], 1),
-             fmt(m["new_tokens_mean"], 1), fmt(m.get("gflops_per_question"), 3), fmt_pair(m["ttft_s"]),
+             fmt(m["new_tokens_mean"], 1), fmt_sig(m.get("gflops_per_question")), fmt_pair(m["ttft_s"]),
              fmt_pair(m["latency_s"]), fmt(m.get("throughput_qps"), 2), fmt(m.get("rss_peak_mb"), 0),
              fmt(m.get("cuda_peak_mb"), 0)] for mode, m in modes.items()]
     return table(header, rows)

@@ -52,7 +52,7 @@ def check_same_passages(mode: str, given: Sequence[Sequence[Any]], answers: Sequ
     This is the benchmark's core invariant: the retrieval arms see identical passages and differ only in
     how the context reaches the LLM.
     """
-    for i, (hits, answer) in enumerate(zip(given, answers)):
+    for i, (hits, answer) in enumerate(zip(given, answers, strict=True)):
         sources = list(getattr(answer, "sources", None) or [])
         if [(str(h.id), int(h.row)) for h in sources] != [(str(h.id), int(h.row)) for h in hits]:
             raise BenchmarkError(

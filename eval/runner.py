@@ -124,7 +124,10 @@ def _passages_for(mode: str, hits: list[list[Any]] | None, selected: list[QAReco
 
 
 def _run_mode(rag: Any, mode: str, questions: list[str], passages: list[list[Any]] | None, batch_size: int,
-              max_new_tokens: int | None, progress: bool) -> tuple[list[Any], dict[str, Any]]:
+              max_new_tokens: int | None, progress: bool, warmup: bool) -> tuple[list[Any], dict[str, Any]]:
+    if warmup:  # one untimed call, so one-time costs (kernel selection, lazy loads) do not land in the timings
+        rag.answer(questions[:1], None if passages is None else passages[:1], mode=RAG_MODE[mode], batch_size=1,
+                   max_new_tokens=max_new_tokens, progress=False)
     reset_peak_memory()
     start = time.perf_counter()
     answers = rag.answer(questions, passages, mode=RAG_MODE[mode], batch_size=batch_size,
@@ -161,47 +164,69 @@ def _build_config(rag: Any, selected: list[QARecord], records: Sequence[QARecord
     }
 
 
-def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = DEFAULT_MODES, k: int = 3,
-                  limit: int | None = None, seed: int = 0, out_dir: str | Path | None = None,
-                  batch_size: int = 8, max_new_tokens: int | None = None, progress: bool = True,
-                  dataset: dict[str, Any] | None = None, n_bootstrap: int = 1000) -> BenchmarkResult:
-    """Answer ``records`` in every mode and score them; write the five output files when ``out_dir``.
-
-    ``rag`` follows the ``rag.RAG`` contract (``retrieve``, ``answer``, ``projector``, ``llm``, ``describe``).
-    ``limit``: the first N records after a shuffle seeded by ``seed`` (their ids go to ``config.json``).
-    ``dataset``: what to record about the data source (e.g. :func:`eval.datasets.describe_source`).
-    """
+def _check_arguments(records: Sequence[QARecord], k: int, batch_size: int, limit: int | None) -> None:
     if not records:
         raise BenchmarkError("No records to benchmark. Fix: load a dataset with load_qa first.")
+    empty = [r.id for r in records if not r.question.strip()]
+    if empty:
+        raise BenchmarkError(f"{len(empty)} record(s) have an empty question (ids {empty[:5]}). Fix: drop them "
+                             "from the dataset before benchmarking.")
     if k < 1 or batch_size < 1 or (limit is not None and limit < 1):
         raise BenchmarkError(f"k={k}, batch_size={batch_size}, limit={limit}: all must be >= 1. Fix: pass "
                              "positive values.")
-    _seed_everything(seed)
-    selected = select_records(records, limit, seed)
-    run_modes, skipped = plan_modes(modes, selected, getattr(rag, "projector", None) is not None)
+
+
+def _answer_modes(rag: Any, run_modes: list[str], selected: list[QARecord], hits: list[list[Any]] | None,
+                  retrieval_s: float, k: int, shape: ModelShape | None,
+                  generation: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every mode's prediction rows and ``{mode: {wall_s, memory}}``; ``generation`` holds ``_run_mode``'s
+    keyword settings (batch_size, max_new_tokens, progress, warmup)."""
     questions = [r.question for r in selected]
-    shape = model_shape(getattr(rag, "llm", None))
-    hits, retrieval_s = None, 0.0
-    if any(m in RETRIEVAL_MODES for m in run_modes):
-        hits, retrieval_s = retrieve_once(rag, questions, k, progress)
-    share = retrieval_s / len(selected)
     rows: list[dict[str, Any]] = []
     stats: dict[str, dict[str, Any]] = {}
     for mode in run_modes:
         passages = _passages_for(mode, hits, selected)
         logger.info("Mode %s: %d questions", mode, len(selected))
-        answers, stats[mode] = _run_mode(rag, mode, questions, passages, batch_size, max_new_tokens, progress)
-        mode_share = share if mode in RETRIEVAL_MODES else 0.0
-        stats[mode]["wall_s"] += retrieval_s if mode in RETRIEVAL_MODES else 0.0
-        rows += [prediction_row(rec, mode, ans, None if passages is None else passages[i], k, mode_share, shape)
-                 for i, (rec, ans) in enumerate(zip(selected, answers))]
+        answers, stats[mode] = _run_mode(rag, mode, questions, passages, **generation)
+        retrieval = retrieval_s if mode in RETRIEVAL_MODES else 0.0
+        stats[mode]["wall_s"] += retrieval
+        rows += [prediction_row(rec, mode, ans, None if passages is None else passages[i], k,
+                                retrieval / len(selected), shape)
+                 for i, (rec, ans) in enumerate(zip(selected, answers, strict=True))]
+    return rows, stats
+
+
+def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = DEFAULT_MODES, k: int = 3,
+                  limit: int | None = None, seed: int = 0, out_dir: str | Path | None = None,
+                  batch_size: int = 8, max_new_tokens: int | None = None, progress: bool = True,
+                  dataset: dict[str, Any] | None = None, n_bootstrap: int = 1000,
+                  warmup: bool = True) -> BenchmarkResult:
+    """Answer ``records`` in every mode and score them; write the five output files when ``out_dir``.
+
+    ``rag`` follows the ``rag.RAG`` contract (``retrieve``, ``answer``, ``projector``, ``llm``, ``describe``).
+    ``limit``: the first N records after a shuffle seeded by ``seed`` (their ids go to ``config.json``).
+    ``dataset``: what to record about the data source (e.g. :func:`eval.datasets.describe_source`).
+    ``warmup``: answer the first question once per mode, untimed, before timing that mode.
+    """
+    _check_arguments(records, k, batch_size, limit)
+    _seed_everything(seed)
+    selected = select_records(records, limit, seed)
+    run_modes, skipped = plan_modes(modes, selected, getattr(rag, "projector", None) is not None)
+    shape = model_shape(getattr(rag, "llm", None))
+    settings = {"k": k, "limit": limit, "seed": seed, "modes": list(modes), "modes_run": run_modes,
+                "skipped_modes": skipped, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+                "warmup": warmup, "n_bootstrap": n_bootstrap}
+    config = _build_config(rag, selected, records, settings, dataset, shape)  # before the long part: fail fast
+    hits, retrieval_s = None, 0.0
+    if any(m in RETRIEVAL_MODES for m in run_modes):
+        hits, retrieval_s = retrieve_once(rag, [r.question for r in selected], k, progress)
+    generation = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "progress": progress,
+                  "warmup": warmup}
+    rows, stats = _answer_modes(rag, run_modes, selected, hits, retrieval_s, k, shape, generation)
     retrieval = (retrieval_summary(selected, hits, k, retrieval_s, passages_fingerprint(hits))
                  if hits is not None else None)
-    settings = {"k": k, "limit": limit, "seed": seed, "modes": list(modes), "modes_run": run_modes,
-                "skipped_modes": skipped, "batch_size": batch_size, "max_new_tokens": max_new_tokens}
-    config = _build_config(rag, selected, records, settings, dataset, shape)
-    metrics = summarise(rows, run_modes, stats, retrieval, n_boot=n_bootstrap, seed=seed)
-    result = BenchmarkResult(config=config, metrics=metrics, predictions=rows)
+    result = BenchmarkResult(config=config, predictions=rows,
+                             metrics=summarise(rows, run_modes, stats, retrieval, n_boot=n_bootstrap, seed=seed))
     if out_dir is not None:
         result.out_dir = write_outputs(Path(out_dir), result)
     return result
@@ -222,6 +247,7 @@ def write_outputs(out_dir: Path, result: BenchmarkResult) -> Path:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     (out_dir / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render_report(result.config, result.metrics), encoding="utf-8")
-    plot_report(result.metrics, out_dir / "report.png", title=out_dir.name)
+    llm = (result.config.get("rag") or {}).get("llm", "?")
+    plot_report(result.metrics, out_dir / "report.png", title=f"{out_dir.name} ({llm}, k={result.config['k']})")
     logger.info("Wrote benchmark outputs to %s", out_dir)
     return out_dir

@@ -75,7 +75,7 @@ def _cost_block(rows: list[dict], stats: dict[str, Any]) -> dict[str, Any]:
         "context_tokens_mean": _round(np.mean([r["context_tokens"] for r in rows]), 2),
         "prompt_tokens_mean": _round(np.mean([r["prompt_tokens"] for r in rows]), 2),
         "new_tokens_mean": _round(np.mean([r["new_tokens"] for r in rows]), 2),
-        "gflops_per_question": None if flops is None else _round(flops / 1e9, 4),
+        "gflops_per_question": None if flops is None else float(f"{flops / 1e9:.4g}"),
         "ttft_s": _percentiles([r["timings"]["ttft_s"] for r in rows]),
         "latency_s": _percentiles([r["timings"]["total_s"] for r in rows]),
         "wall_s": _round(wall, 3),
@@ -124,8 +124,8 @@ def retrieval_summary(records: Sequence[QARecord], hits: Sequence[Sequence[Any]]
                       seconds: float, fingerprint: str) -> dict[str, Any]:
     """Recall at every cutoff 1..k of the one shared retrieval (answer string; gold passage if known)."""
     texts = [[h.text for h in hs] for hs in hits]
-    with_context = [(r, t) for r, t in zip(records, texts) if r.context]
-    answer_at = {str(c): _round(np.mean([answer_recall_at_k(t, r.answers, c) for r, t in zip(records, texts)]))
+    with_context = [(r, t) for r, t in zip(records, texts, strict=True) if r.context]
+    answer_at = {str(c): _round(np.mean([answer_recall_at_k(t, r.answers, c) for r, t in zip(records, texts, strict=True)]))
                  for c in range(1, k + 1)}
     gold_at = {str(c): _round(np.mean([gold_passage_recall_at_k(t, r.context or "", c) for r, t in with_context]))
                for c in range(1, k + 1)} if with_context else None

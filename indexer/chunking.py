@@ -32,7 +32,8 @@ _DOCS_PER_CALL = 256
 
 @dataclass
 class Passage:
-    """One chunk of a document: ``id = "{doc_id}#{i}"``; ``embed_text`` is what the embedder reads."""
+    """One chunk of a document: ``id = "{doc_id}#{i}"``, ``text = document.text[start:end]``;
+    ``embed_text`` is what the embedder reads and ``n_tokens`` its token count (without special tokens)."""
 
     id: str
     doc_id: str
@@ -40,6 +41,8 @@ class Passage:
     text: str
     embed_text: str
     n_tokens: int
+    start: int = 0
+    end: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,10 +116,11 @@ class Chunker:
                             "tokenizer drops).", "Fix: remove it or give it real text.")
                 continue
             windows = split_windows(_word_starts(encoded.word_ids(i)), self.chunk_tokens, self.chunk_overlap)
-            for j, (start, end) in enumerate(windows):
-                text = doc.text[offsets[start][0]:offsets[end - 1][1]]
+            for j, (first, stop) in enumerate(windows):
+                start, end = offsets[first][0], offsets[stop - 1][1]
+                text = doc.text[start:end]
                 yield Passage(f"{doc.id}#{j}", doc.id, doc.title, text, _join(prefixes[i], text),
-                              end - start + title_tokens[i], doc.metadata)
+                              stop - first + title_tokens[i], start, end, doc.metadata)
 
 
 def _join(prefix: str, text: str) -> str:

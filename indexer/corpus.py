@@ -193,7 +193,8 @@ def _path_records(path: Path, policy: BadInputPolicy) -> Iterator[RawRecord]:
     from rag.errors import CorpusError
 
     if not path.exists():
-        raise CorpusError(f"Corpus path {path} does not exist. Fix: check the path.")
+        raise CorpusError(f"Corpus path {str(path)[:200]!r} does not exist. Fix: check the path (a str corpus is "
+                          "always a path; wrap a single document's text in a list).")
     if path.is_dir():
         yield from read_folder(path, policy)
         return

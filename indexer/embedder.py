@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -49,8 +49,10 @@ class Embedder:
     @property
     def dim(self) -> int:
         """Dimension ``d`` of the sentence (retrieval) embedding."""
-        dim = self.model.get_embedding_dimension()
-        return int(dim) if dim else int(self.encode([PROBE_TEXT]).shape[1])
+        # Renamed in sentence-transformers 6 (get_sentence_embedding_dimension before).
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = getter()
+        return int(dim) if dim else int(self.probe_vector().shape[0])
 
     @property
     def token_dim(self) -> int:
@@ -67,8 +69,8 @@ class Embedder:
         return int(min(value, 1_000_000))
 
     @property
-    def tokenizer(self):  # noqa: ANN201 - a transformers tokenizer; its base class moves between versions
-        """The model's (fast) Hugging Face tokenizer."""
+    def tokenizer(self) -> Any:
+        """The model's (fast) Hugging Face tokenizer (typed ``Any``: its base class moves between versions)."""
         return self.model.tokenizer
 
     @property
@@ -93,32 +95,37 @@ class Embedder:
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed search queries with the model's query prompt, if it has one: ``(n, d)`` float32, normalised."""
-        return self._finish(self.model.encode_query(list(texts), batch_size=batch_size,
-                                                    show_progress_bar=progress, normalize_embeddings=True,
-                                                    convert_to_numpy=True))
+        encode_query = getattr(self.model, "encode_query", None)  # sentence-transformers >= 5
+        if encode_query is None:
+            prompts = getattr(self.model, "prompts", None) or {}
+            return self._finish(self.model.encode(list(texts), prompt=prompts.get("query") or None,
+                                                  batch_size=batch_size, show_progress_bar=progress,
+                                                  normalize_embeddings=True, convert_to_numpy=True))
+        return self._finish(encode_query(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                         normalize_embeddings=True, convert_to_numpy=True))
 
     def _finish(self, array: np.ndarray) -> np.ndarray:
         if array.size == 0:
-            return np.zeros((0, self.model.get_embedding_dimension() or 0), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return np.ascontiguousarray(array, dtype=np.float32)
 
     def probe_vector(self) -> np.ndarray:
         """Embedding of :data:`PROBE_TEXT`: ``(d,)`` float32, normalised; cached."""
         if self._probe is None:
-            self._probe = self.encode([PROBE_TEXT])[0]
+            vectors = self.model.encode([PROBE_TEXT], normalize_embeddings=True, convert_to_numpy=True)
+            self._probe = np.asarray(vectors[0], dtype=np.float32)
         return self._probe
 
     @torch.inference_mode()
-    def forward_batch(self, texts: Sequence[str], encodings: Sequence[MemoryEncoding | str]
-                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def forward_batch(self, texts: Sequence[str], encodings: Sequence[MemoryEncoding | str],
+                      return_lengths: bool = False) -> tuple:
         """One forward pass over one batch of documents.
 
         Returns:
-            ``(b, d)`` float32 normalised embeddings and ``{encoding: (b, m, d_enc)}`` float32 memory arrays.
+            ``(b, d)`` float32 normalised embeddings and ``{encoding: (b, m, d_enc)}`` float32 memory arrays;
+            with ``return_lengths`` also the ``(b,)`` token counts the model read.
         """
-        features = self.model.preprocess(list(texts), prompt=self.document_prompt or None, task="document")
-        features = _to_device(features, self.model.device)
-        out = self.model(features, task="document")
+        out = self._forward(list(texts))
         embeddings = torch.nn.functional.normalize(out["sentence_embedding"].float(), p=2, dim=1)
         memory: dict[str, np.ndarray] = {}
         for encoding in map(parse_encoding, encodings):
@@ -127,7 +134,18 @@ class Embedder:
             else:
                 memory[encoding.name] = segment_pool(_token_states(out), out["attention_mask"],
                                                      encoding.m).cpu().numpy()
+        if return_lengths:
+            return embeddings.cpu().numpy(), memory, out["attention_mask"].sum(dim=1).cpu().numpy()
         return embeddings.cpu().numpy(), memory
+
+    def _forward(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenize and run the model; sentence-transformers 6 API, with the < 6 one as fallback."""
+        prompt = self.document_prompt
+        if hasattr(self.model, "preprocess"):
+            features = self.model.preprocess(texts, prompt=prompt or None, task="document")
+            return self.model(_to_device(features, self.model.device), task="document")
+        features = self.model.tokenize([prompt + t for t in texts])
+        return self.model(_to_device(features, self.model.device))
 
     def encode_with_memory(self, texts: Sequence[str], encodings: Sequence[MemoryEncoding | str],
                            batch_size: int = 64, progress: bool = False

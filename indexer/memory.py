@@ -119,5 +119,7 @@ def open_memory_file(path: Path) -> np.memmap:
 def copy_rows(src: Path, dst: np.ndarray, block: int = 65536) -> None:
     """Copy every row of the ``.npy`` at ``src`` into the first rows of ``dst`` in blocks (bounded RAM)."""
     source = open_memory_file(src)
-    for start in range(0, source.shape[0], block):
-        dst[start:start + block] = source[start:start + block]
+    n = source.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        dst[start:stop] = source[start:stop]

@@ -49,10 +49,10 @@ class PassageTable:
 
 def build_passage_table(embedder, titles: list[str], texts: list[str], encoding: str, batch_size: int = 64,
                         progress: bool = True) -> PassageTable:
-    """Embed passages once with the index's recipe (``passage_text_for_embedding``) in ``encoding``."""
-    from indexer.chunking import passage_text_for_embedding
+    """Embed passages once, exactly as an index build would (title prefix included), in ``encoding``."""
+    from indexer.build import embedding_inputs
 
-    inputs = [passage_text_for_embedding(t, x) for t, x in zip(titles, texts)]
+    inputs = embedding_inputs(embedder, titles, texts)
     _, memory = embedder.encode_with_memory(inputs, [encoding], batch_size=batch_size, progress=progress)
     return PassageTable(titles=list(titles), texts=list(texts), memory=memory[encoding].astype(np.float32),
                         encoding=encoding)

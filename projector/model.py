@@ -24,7 +24,7 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 class Projector(nn.Module):
-    """Two-layer GELU MLP (xRAG) whose outputs are L2-normalised, then scaled to the LLM's embedding norm.
+    """LayerNorm + two-layer GELU MLP (xRAG), outputs L2-normalised then scaled to the LLM's embedding norm.
 
     ``forward``: ``(batch, m, d_embed)`` -> ``(batch, m * t, d_model)`` with ``t = tokens_per_vector``.
     """
@@ -33,7 +33,10 @@ class Projector(nn.Module):
         super().__init__()
         self.config = config
         t, d_model = config.tokens_per_vector, config.d_model
+        # Input LayerNorm: token-state segments are not unit-norm like pooled embeddings; this puts both
+        # encodings on one scale before the xRAG-style two-layer GELU MLP.
         self.net = nn.Sequential(
+            nn.LayerNorm(config.d_embed),
             nn.Linear(config.d_embed, config.hidden),
             nn.GELU(),
             nn.Dropout(config.dropout),
@@ -44,7 +47,7 @@ class Projector(nn.Module):
 
     def forward(self, memory: torch.Tensor) -> torch.Tensor:
         batch, m, _ = memory.shape
-        out = self.net(memory.to(self.net[0].weight.dtype))
+        out = self.net(memory.to(self.net[1].weight.dtype))
         out = out.view(batch, m * self.config.tokens_per_vector, self.config.d_model)
         return F.normalize(out, dim=-1) * (self.config.target_norm * self.log_scale.exp())
 

@@ -106,7 +106,8 @@ class Trainer:
             start += len(ex.passages)
         return out
 
-    def loss(self, indices: list[int], examples: list[Example] | None = None) -> tuple[torch.Tensor, dict]:
+    def loss(self, indices: list[int], examples: list[Example] | None = None,
+             with_kl: bool = True) -> tuple[torch.Tensor, dict]:
         """NLL on target tokens (+ KL to the full-text teacher in stage 2) for examples ``indices``."""
         examples = examples if examples is not None else [self.examples[i] for i in indices]
         batch = P.assemble(self.llm, self.student_prompts(examples), self.soft_tokens(examples), with_labels=True)
@@ -116,7 +117,7 @@ class Trainer:
         loss_nll = nll(student, ids, mask)
         parts = {"nll": loss_nll.item()}
         loss = loss_nll
-        if self.config.stage == "qa" and self.config.kl_weight > 0:
+        if with_kl and self.config.stage == "qa" and self.config.kl_weight > 0:
             t_logp, t_idx = self._teacher(indices, examples, n_keep)
             loss_kl = kl_top_k(student, t_idx.to(student.device), t_logp.to(student.device), mask,
                                self.config.temperature)
@@ -199,9 +200,8 @@ class Trainer:
             return {}
         self.projector.eval()
         bs = self.config.batch_size
-        losses = [self.loss([-1 - i - j for j in range(len(chunk))], chunk)[1]["nll"]
-                  for i in range(0, len(self.val_examples), bs)
-                  for chunk in [self.val_examples[i:i + bs]]]
+        losses = [self.loss([], self.val_examples[i:i + bs], with_kl=False)[1]["nll"]
+                  for i in range(0, len(self.val_examples), bs)]
         out = {"val_nll": float(np.mean(losses))}
         qa = [ex for ex in self.val_examples if ex.answers][: self.config.val_qa_examples]
         if qa:

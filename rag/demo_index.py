@@ -25,7 +25,7 @@ def ensure_demo_index(index_dir: str | Path | None = None, progress: bool = True
     if (target / "manifest.json").exists():
         return Index.load(target)
     logger.info("Building the demo index in %s (first run only)", target)
-    return build_index(load_demo_corpus(), target, config=BuildConfig(memory=DEMO_MEMORY_ENCODINGS),
+    return build_index(load_demo_corpus(), target, config=BuildConfig(memory_encodings=DEMO_MEMORY_ENCODINGS),
                        progress=progress)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -71,10 +72,20 @@ class RAG:
         return self._embedder
 
     def set_projector(self, projector: Projector) -> None:
-        """Attach a projector after checking it fits the index's embedder and this LLM."""
-        emb = self.embedder
-        projector.check_compatible(emb.id, emb.dim, self.llm.id, self.llm.hidden_size,
-                                   self.index.memory_encodings if self.index is not None else None)
+        """Attach a projector after checking it fits the index's embedder and memory, and this LLM."""
+        from indexer import parse_encoding
+
+        encoding = projector.config.memory_encoding
+        if self.index is not None:
+            manifest = self.index.manifest
+            memory = manifest.memory.get(encoding)
+            dim = memory.shape[-1] if memory is not None else manifest.embedder.dim
+            projector.check_compatible(manifest.embedder.id, dim, self.llm.id, self.llm.hidden_size,
+                                       self.index.memory_encodings)
+        else:
+            emb = self.embedder
+            dim = emb.dim if parse_encoding(encoding).kind == "pooled" else emb.token_dim
+            projector.check_compatible(emb.id, dim, self.llm.id, self.llm.hidden_size)
         self.projector = projector.to(self.llm.device).eval()
 
     # --- public API ------------------------------------------------------------------------------
@@ -132,9 +143,10 @@ class RAG:
         info: dict = {"llm": self.llm.id, "llm_dtype": str(self.llm.dtype), "device": str(self.llm.device),
                       "prompt_version": P.PROMPT_VERSION, "max_new_tokens": self.max_new_tokens}
         if self.index is not None:
-            info["embedder"] = self.index.embedder_id
-            info["index"] = {"dir": str(self.index.dir), "manifest_sha256": self.index.manifest_sha256(),
-                             "rows": len(self.index)}
+            manifest_bytes = (Path(self.index.dir) / "manifest.json").read_bytes()
+            info["embedder"] = self.index.manifest.embedder.id
+            info["index"] = {"dir": str(self.index.dir), "rows": len(self.index),
+                             "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()[:16]}
         if self.projector is not None:
             info["projector"] = {"fingerprint": self.projector.fingerprint(),
                                  "config": dict(vars(self.projector.config))}
@@ -184,9 +196,12 @@ class RAG:
                 out[i] = vecs[j]
         fresh = [i for i, h in enumerate(hits) if h.row < 0]
         if fresh:
-            from indexer.chunking import passage_text_for_embedding
+            from indexer.build import embedding_inputs
 
-            texts = [passage_text_for_embedding(hits[i].title, hits[i].text) for i in fresh]
+            chunking = self.index.manifest.chunking if self.index is not None else None
+            sizes = (chunking.chunk_tokens, chunking.chunk_overlap) if chunking else (200, 32)
+            texts = embedding_inputs(self.embedder, [hits[i].title for i in fresh], [hits[i].text for i in fresh],
+                                     *sizes)
             _, memory = self.embedder.encode_with_memory(texts, [encoding])
             for j, i in enumerate(fresh):
                 out[i] = memory[encoding][j]

@@ -1,0 +1,73 @@
+import pytest
+import torch
+from tiny_llm import make_tiny_llm
+
+from projector import Projector, ProjectorConfig
+from rag.errors import InvalidQuestionError, ProjectorMismatchError
+from rag.pipeline import RAG
+
+
+def _projector(llm, index, encoding="segments:4", **over) -> Projector:
+    d = index.manifest.memory[encoding].shape[-1]
+    cfg = dict(d_embed=d, d_model=llm.hidden_size, tokens_per_vector=2, hidden=16, memory_encoding=encoding,
+               embedder_id=index.manifest.embedder.id, llm_id=llm.id, target_norm=llm.embedding_norm)
+    torch.manual_seed(0)
+    return Projector(ProjectorConfig(**{**cfg, **over}))
+
+
+@pytest.fixture
+def tiny_rag(tiny_index):
+    llm = make_tiny_llm("qwen2")
+    return RAG(index=tiny_index, llm=llm, projector=_projector(llm, tiny_index), max_new_tokens=6)
+
+
+@pytest.mark.parametrize("mode", ["closed_book", "full_text", "compressed"])
+def test_ask_every_mode(tiny_rag, mode):
+    ans = tiny_rag.ask("Which river flows through the town?", k=2, mode=mode)
+    assert ans.mode == mode and isinstance(ans.text, str)
+    assert len(ans.sources) == (0 if mode == "closed_book" else 2)
+    expected_ctx = {"closed_book": 0, "compressed": 2 * 4 * 2}.get(mode)
+    if expected_ctx is not None:
+        assert ans.context_tokens == expected_ctx
+    else:
+        assert ans.context_tokens > 2 * 4 * 2
+    t = ans.timings
+    assert 0 < t.ttft_s <= t.total_s and t.prompt_s >= 0
+
+
+def test_batch_answers_match_single_answers(tiny_rag):
+    qs = ["Which river flows through the town?", "Who founded the company?", "What colour is the bird?"]
+    hits = tiny_rag.retrieve(qs, 2)
+    batched = tiny_rag.answer(qs, hits, "compressed", batch_size=3)
+    single = [tiny_rag.answer([q], [h], "compressed")[0] for q, h in zip(qs, hits)]
+    assert [a.text for a in batched] == [a.text for a in single]
+
+
+def test_gold_passage_outside_index_is_embedded_like_stored_rows(tiny_rag):
+    hit = tiny_rag.retrieve(["Who founded the company?"], 1)[0][0]
+    stored = tiny_rag.memory_vectors([hit])
+    fresh = tiny_rag.memory_vectors([type(hit)(id="gold", title=hit.title, text=hit.text, score=1.0, row=-1)])
+    # The store keeps fp16: equal up to that rounding.
+    assert abs(stored - fresh).max() < 1e-2
+
+
+def test_empty_question_is_refused(tiny_rag):
+    with pytest.raises(InvalidQuestionError):
+        tiny_rag.ask("   ")
+    with pytest.raises(InvalidQuestionError):
+        tiny_rag.ask(["fine question", ""])
+
+
+def test_mismatched_projector_is_refused(tiny_index):
+    llm = make_tiny_llm("llama")
+    with pytest.raises(ProjectorMismatchError, match="other-llm"):
+        RAG(index=tiny_index, llm=llm, projector=_projector(llm, tiny_index, llm_id="other-llm"))
+    with pytest.raises(ProjectorMismatchError, match="segments:8"):
+        RAG(index=tiny_index, llm=llm, projector=_projector(llm, tiny_index, encoding="pooled",
+                                                            memory_encoding="segments:8"))
+
+
+def test_compressed_without_projector_says_how_to_get_one(tiny_index):
+    rag = RAG(index=tiny_index, llm=make_tiny_llm("llama"))
+    with pytest.raises(Exception, match="projector"):
+        rag.ask("Who founded the company?", mode="compressed")
