@@ -2,7 +2,7 @@ import torch
 from conftest import make_projector
 
 from projector.data import paraphrase_examples
-from projector.train import Trainer, TrainConfig, seed_everything
+from projector.train import TrainConfig, Trainer, seed_everything
 
 
 def test_one_step_lowers_loss_on_fixed_batch(tiny_llm, table, examples, tmp_path):
