@@ -173,7 +173,8 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    """Handler of ``squeezerag bench``; returns the process exit code (errors: message on stderr, 1)."""
+    """Handler of ``squeezerag bench``; returns the exit code (errors: message on stderr and 2, as the main
+    ``squeezerag`` CLI does)."""
     from rag.errors import SqueezeRagError
 
     try:
@@ -187,7 +188,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return _benchmark(args)
     except SqueezeRagError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

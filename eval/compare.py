@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from eval.errors import BenchmarkError
-from eval.report import fmt, table
+from eval.report import fmt, fmt_sig, table
 
 logger = logging.getLogger(__name__)
 
-# (label, path into a mode's metrics, digits)
-_ROWS: tuple[tuple[str, tuple[str, ...], int], ...] = (
+# (label, path into a mode's metrics, decimals; None = 4 significant digits)
+_ROWS: tuple[tuple[str, tuple[str, ...], int | None], ...] = (
     ("EM", ("em", "mean"), 3),
     ("F1", ("f1", "mean"), 3),
     ("accuracy", ("accuracy", "mean"), 3),
@@ -24,7 +24,7 @@ _ROWS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("answer R@k", ("answer_recall_at_k",), 3),
     ("context tokens", ("context_tokens_mean",), 1),
     ("prompt tokens", ("prompt_tokens_mean",), 1),
-    ("GFLOPs/q", ("gflops_per_question",), 3),
+    ("GFLOPs/q", ("gflops_per_question",), None),
     ("TTFT p50 (s)", ("ttft_s", "p50"), 4),
     ("latency p50 (s)", ("latency_s", "p50"), 4),
     ("latency p95 (s)", ("latency_s", "p95"), 4),
@@ -65,10 +65,14 @@ def _get(block: dict[str, Any] | None, path: tuple[str, ...]) -> float | None:
     return block if isinstance(block, (int, float)) else None
 
 
-def _delta(a: float | None, b: float | None, digits: int) -> str:
+def _delta(a: float | None, b: float | None, digits: int | None) -> str:
     if a is None or b is None:
         return "n/a"
-    return f"{b - a:+.{digits}f}"
+    return f"{b - a:+.4g}" if digits is None else f"{b - a:+.{digits}f}"
+
+
+def _cell(value: float | None, digits: int | None) -> str:
+    return fmt_sig(value) if digits is None else fmt(value, digits)
 
 
 def _describe(label: str, run: RunSummary) -> str:
@@ -98,7 +102,7 @@ def compare_runs(run_a: Any, run_b: Any) -> str:
             va, vb = _get(modes_a.get(mode), path), _get(modes_b.get(mode), path)
             if va is None and vb is None:
                 continue
-            rows.append([f"`{mode}`", label, fmt(va, digits), fmt(vb, digits), _delta(va, vb, digits)])
+            rows.append([f"`{mode}`", label, _cell(va, digits), _cell(vb, digits), _delta(va, vb, digits)])
     lines = ["# Run comparison", "", _describe("A", a), _describe("B", b), _question_note(a, b), "",
              table(["mode", "metric", "A", "B", "B − A"], rows), ""]
     return "\n".join(lines)

@@ -79,6 +79,9 @@ def f1_score(prediction: str, answers: Sequence[str]) -> float:
     return max(_f1_one(pred, _tokens(gold)) for gold in _golds(answers))
 
 
+f1 = f1_score  # the short name used in the design notes
+
+
 def _contains(haystack: list[str], needle: list[str]) -> bool:
     n = len(needle)
     return any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))

@@ -59,8 +59,9 @@ def _latency_panel(ax: Any, modes: dict[str, dict[str, Any]]) -> None:
         p50 = [modes[n][key]["p50"] or 0.0 for n in names]
         p95 = [modes[n][key]["p95"] or 0.0 for n in names]
         bars = ax.bar(x + offset, p50, width, alpha=alpha, color=colors, hatch=hatch, edgecolor="white")
-        ax.errorbar(x + offset, p50, yerr=[[0] * len(names), [max(h - m, 0) for m, h in zip(p50, p95, strict=True)]],
-                    fmt="none", ecolor="black", capsize=3, linewidth=1)
+        upper = [max(h - m, 0) for m, h in zip(p50, p95, strict=True)]
+        ax.errorbar(x + offset, p50, yerr=[[0] * len(names), upper], fmt="none", ecolor="black", capsize=3,
+                    linewidth=1)
         ax.bar_label(bars, labels=[f"{v:.3g}" for v in p50], fontsize=8, padding=2)
         top = max([top, *p95, *p50])
     ax.set_ylim(0, top * 1.3 if top > 0 else 1)

@@ -109,6 +109,7 @@ def _setup_lines(config: dict[str, Any]) -> list[str]:
     rag = config.get("rag", {})
     dataset = config.get("dataset", {})
     projector = rag.get("projector") or {}
+    machine = config.get("machine", {})
     lines = [f"- LLM: `{rag.get('llm', 'n/a')}` ({rag.get('llm_dtype', '?')} on {rag.get('device', '?')}); "
              f"embedder: `{rag.get('embedder', 'n/a')}`; projector: `{projector.get('fingerprint', 'none')}`",
              f"- Index: `{(rag.get('index') or {}).get('dir', 'n/a')}` (manifest "
@@ -117,8 +118,8 @@ def _setup_lines(config: dict[str, Any]) -> list[str]:
              f"records, fingerprint `{dataset.get('records_fingerprint')}`)",
              f"- k={config.get('k')}, limit={config.get('limit')}, seed={config.get('seed')}, "
              f"batch size={config.get('batch_size')}, max new tokens={config.get('max_new_tokens') or 'default'}",
-             f"- Machine: {config.get('machine', {}).get('platform', '?')}, "
-             f"{config.get('machine', {}).get('cpu_count', '?')} CPUs, device {config.get('machine', {}).get('torch_device')}"]
+             f"- Machine: {machine.get('platform', '?')}, {machine.get('cpu_count', '?')} CPUs, "
+             f"device {machine.get('torch_device')}"]
     lines += [f"- Skipped `{mode}`: {reason}" for mode, reason in (config.get("skipped_modes") or {}).items()]
     return lines
 

@@ -79,7 +79,8 @@ def select_records(records: Sequence[QARecord], limit: int | None, seed: int) ->
     return order[:limit] if limit is not None else order
 
 
-def plan_modes(modes: Sequence[str], records: Sequence[QARecord], has_projector: bool) -> tuple[list[str], dict[str, str]]:
+def plan_modes(modes: Sequence[str], records: Sequence[QARecord],
+               has_projector: bool) -> tuple[list[str], dict[str, str]]:
     """The modes that can run, in the requested order, and ``{skipped mode: reason}``."""
     unknown = [m for m in modes if m not in ALL_MODES]
     if unknown or not modes:
@@ -155,7 +156,8 @@ def _build_config(rag: Any, selected: list[QARecord], records: Sequence[QARecord
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rag": describe,
         "llm_shape": shape.to_dict() if shape else None,
-        "dataset": {**(dataset or {}), "n_records": len(records), "records_fingerprint": records_fingerprint(records),
+        "dataset": {**(dataset or {}), "n_records": len(records),
+                    "records_fingerprint": records_fingerprint(records),
                     "selected_fingerprint": records_fingerprint(selected)},
         **settings,
         "versions": library_versions(),

@@ -123,12 +123,14 @@ def comparisons(by_mode: dict[str, list[dict]], n_boot: int, seed: int) -> dict[
 def retrieval_summary(records: Sequence[QARecord], hits: Sequence[Sequence[Any]], k: int,
                       seconds: float, fingerprint: str) -> dict[str, Any]:
     """Recall at every cutoff 1..k of the one shared retrieval (answer string; gold passage if known)."""
-    texts = [[h.text for h in hs] for hs in hits]
-    with_context = [(r, t) for r, t in zip(records, texts, strict=True) if r.context]
-    answer_at = {str(c): _round(np.mean([answer_recall_at_k(t, r.answers, c) for r, t in zip(records, texts, strict=True)]))
+    pairs = [(r, [h.text for h in hs]) for r, hs in zip(records, hits, strict=True)]
+    with_context = [(r, t) for r, t in pairs if r.context]
+    answer_at = {str(c): _round(np.mean([answer_recall_at_k(t, r.answers, c) for r, t in pairs]))
                  for c in range(1, k + 1)}
-    gold_at = {str(c): _round(np.mean([gold_passage_recall_at_k(t, r.context or "", c) for r, t in with_context]))
-               for c in range(1, k + 1)} if with_context else None
+    gold_at = None
+    if with_context:
+        gold_at = {str(c): _round(np.mean([gold_passage_recall_at_k(t, r.context or "", c) for r, t in with_context]))
+                   for c in range(1, k + 1)}
     return {"k": k, "shared_across_modes": True, "fingerprint": fingerprint, "seconds": _round(seconds, 4),
             "answer_recall_at": answer_at, "gold_recall_at": gold_at}
 

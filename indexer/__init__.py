@@ -13,7 +13,8 @@ from indexer.build import BuildConfig, build_index
 from indexer.chunking import Chunker, Passage
 from indexer.corpus import CorpusReader, Document, FieldNames, read_corpus
 from indexer.embedder import PROBE_TEXT, Embedder, load_embedder
-from indexer.index import Hit, Index
+from indexer.hit import Hit
+from indexer.index import Index
 from indexer.manifest import FORMAT_NAME, FORMAT_VERSION, Manifest
 from indexer.memory import MemoryEncoding, parse_encoding
 

@@ -190,13 +190,16 @@ def _to_device(features: dict, device: torch.device) -> dict:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
 
 
-def load_embedder(name_or_path: str | Embedder | None = None, device: str | None = None) -> Embedder:
+def load_embedder(name_or_path: str | Path | Embedder | None = None, device: str | None = None) -> Embedder:
     """Load a sentence-transformers model by name or path; ``None``/``"default"`` is the bundled MiniLM.
 
     An :class:`Embedder` passes through unchanged. Nothing is downloaded for the default.
     """
     if isinstance(name_or_path, Embedder):
         return name_or_path
+    if name_or_path is not None and not isinstance(name_or_path, (str, Path)):
+        raise TypeError(f"Cannot load an embedder from a {type(name_or_path).__name__}. Fix: pass a model name "
+                        "or path, or wrap a loaded model as indexer.Embedder(model, id='<name to record>').")
     from sentence_transformers import SentenceTransformer
 
     from rag.defaults import embedder_id, resolve_embedder

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from indexer import faiss_store
 from indexer.embedder import Embedder, load_embedder
+from indexer.hit import Hit
 from indexer.manifest import Manifest
 from indexer.memory import open_memory_file, parse_encoding
 from indexer.passages import read_passages
@@ -22,18 +23,6 @@ logger = logging.getLogger(__name__)
 
 # A query embedder must reproduce the stored probe vector at least this closely (cosine).
 PROBE_MIN_COSINE = 0.99
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A retrieved (or given) passage. ``row = -1``: not from an index (e.g. a benchmark's gold context)."""
-
-    id: str
-    title: str
-    text: str
-    score: float = float("nan")
-    row: int = -1
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 class Index:
@@ -68,10 +57,12 @@ class Index:
     def _reload(self) -> None:
         """(Re)read everything from disk: after construction and after ``add`` / ``add_memory``."""
         self._manifest = Manifest.load(self._dir)
-        cpu_index = faiss_store.read_index(self._dir / self._manifest.faiss_file)
+        with _corrupt_file_guard(self._dir / self._manifest.faiss_file):
+            cpu_index = faiss_store.read_index(self._dir / self._manifest.faiss_file)
         faiss_store.set_search_params(cpu_index, self._manifest.search_params)
         self._faiss = faiss_store.maybe_to_gpu(cpu_index)
-        self._table = read_passages(self._dir / self._manifest.passages_file)
+        with _corrupt_file_guard(self._dir / self._manifest.passages_file):
+            self._table = read_passages(self._dir / self._manifest.passages_file)
         self._memory: dict[str, np.ndarray] = {}
         if self._faiss.ntotal != self._manifest.rows or self._table.num_rows != self._manifest.rows:
             from rag.errors import IndexFormatError
@@ -79,6 +70,17 @@ class Index:
             raise IndexFormatError(f"Index {self._dir} is inconsistent: manifest says {self._manifest.rows} rows, "
                                    f"FAISS has {self._faiss.ntotal}, passages {self._table.num_rows}. Fix: rebuild "
                                    "the index.")
+
+    def _memory_file(self, name: str) -> np.ndarray:
+        """The memory-mapped store of encoding ``name``, opened once and checked against the manifest."""
+        if name not in self._memory:
+            info = self._manifest.memory[name]
+            with _corrupt_file_guard(self._dir / info.file):
+                array = open_memory_file(self._dir / info.file)
+                if list(array.shape) != info.shape or array.dtype != np.float16:
+                    raise ValueError(f"shape {list(array.shape)} {array.dtype}, manifest says {info.shape} float16")
+            self._memory[name] = array
+        return self._memory[name]
 
     def __repr__(self) -> str:
         return (f"Index(dir={str(self._dir)!r}, rows={len(self)}, factory={self._manifest.factory!r}, "
@@ -167,9 +169,35 @@ class Index:
             raise IndexFormatError(
                 f"Index {self._dir} has no {name!r} memory (it has {self.memory_encodings}). Fix: run "
                 f"index.add_memory({name!r}) or `squeezerag index add-memory {self._dir} --encoding {name}`.")
-        if name not in self._memory:
-            self._memory[name] = open_memory_file(self._dir / self._manifest.memory[name].file)
-        return np.asarray(self._memory[name][self._check_rows(rows)], dtype=np.float32)
+        return np.asarray(self._memory_file(name)[self._check_rows(rows)], dtype=np.float32)
+
+    def memory_for_hits(self, hits: Sequence[Hit], encoding: str = "pooled") -> np.ndarray:
+        """Memory of ``hits``: ``(len(hits), m, d)`` float32.
+
+        Indexed hits (``row >= 0``) read the store; others (``row = -1``, e.g. gold contexts) are embedded now
+        with the index's ``"{title}\\n{text}"`` template and fp16 rounding, so both kinds look alike. Such
+        texts are not chunked: beyond the embedder's window they are truncated.
+        """
+        enc = parse_encoding(encoding)
+        if enc.name in self._manifest.memory:
+            dim = self._manifest.memory[enc.name].shape[2]
+        else:
+            dim = self._manifest.embedder.dim if enc.kind == "pooled" else self.embedder.token_dim
+        out = np.zeros((len(hits), enc.m, dim), dtype=np.float32)
+        indexed = [i for i, hit in enumerate(hits) if hit.row >= 0]
+        if indexed:
+            out[indexed] = self.memory([hits[i].row for i in indexed], enc.name)
+        missing = [i for i, hit in enumerate(hits) if hit.row < 0]
+        if missing:
+            from indexer.build import make_chunker
+            from indexer.memory import to_fp16
+
+            chunking = self._manifest.chunking
+            chunker = make_chunker(self.embedder, chunking.chunk_tokens, chunking.chunk_overlap)
+            texts = chunker.embed_texts([hits[i].title for i in missing], [hits[i].text for i in missing])
+            _, computed = self.embedder.encode_with_memory(texts, [enc.name])
+            out[missing] = to_fp16(computed[enc.name]).astype(np.float32)
+        return out
 
     def _check_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         array = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -219,6 +247,19 @@ def check_embedder(embedder: Embedder, manifest: Manifest) -> None:
         f"The query embedder {embedder.id!r} differs from the index's embedder {manifest.embedder.id!r} "
         f"({detail}). Fix: load the index with embedder={manifest.embedder.id!r} (or None), or rebuild the "
         "index with the new embedder.")
+
+
+@contextmanager
+def _corrupt_file_guard(path: Path) -> Iterator[None]:
+    """Turn a reader's failure on an index file into an ``IndexFormatError`` naming the file."""
+    try:
+        yield
+    except (RuntimeError, OSError, ValueError, pa.ArrowException) as err:
+        from rag.errors import IndexFormatError
+
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise IndexFormatError(f"Index file {path} is corrupt or unreadable ({reason}). Fix: rebuild the index "
+                               "(build_index(...) / `squeezerag index build`).") from None
 
 
 def _as_query_list(queries: str | Sequence[str]) -> list[str]:

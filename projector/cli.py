@@ -16,6 +16,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--hidden", type=int, default=1024)
     p.add_argument("--val-articles", type=int, default=6)
     p.add_argument("--stage1-passages", type=int, default=1200)
+    p.add_argument("--max-target-tokens", type=int, default=48, help="stage-1 passage target length (LLM tokens)")
     p.add_argument("--stage1-steps", type=int, default=None, help="cap on stage-1 optimizer steps")
     p.add_argument("--stage2-steps", type=int, default=None, help="cap on stage-2 optimizer steps")
     p.add_argument("--stage2-epochs", type=int, default=1)
@@ -41,7 +42,8 @@ def run_train(args: argparse.Namespace) -> int:
     common = dict(batch_size=args.batch_size, seed=args.seed)
     cfg = RecipeConfig(
         squad_path=args.squad, encoding=args.encoding, tokens_per_vector=args.tokens_per_vector, hidden=args.hidden,
-        val_articles=args.val_articles, stage1_passages=args.stage1_passages, sources=tuple(args.sources),
+        val_articles=args.val_articles, stage1_passages=args.stage1_passages,
+        max_target_tokens=args.max_target_tokens, sources=tuple(args.sources),
         n_description=args.n_description, n_teacher=args.n_teacher, llm=args.llm, embedder=args.embedder,
         llm_dtype=args.llm_dtype, seed=args.seed,
         stage1=TrainConfig(stage="paraphrase", lr=args.lr1, max_steps=args.stage1_steps, **common),

@@ -188,26 +188,14 @@ class RAG:
     def memory_vectors(self, hits: list[Hit]) -> np.ndarray:
         """``(len(hits), m, d_embed)`` float32: stored vectors for index rows, fresh ones for ``row == -1``."""
         encoding = self.projector.config.memory_encoding
-        out: list[np.ndarray | None] = [None] * len(hits)
-        stored = [i for i, h in enumerate(hits) if h.row >= 0]
-        if stored:
-            vecs = self.index.memory([hits[i].row for i in stored], encoding=encoding)
-            for j, i in enumerate(stored):
-                out[i] = vecs[j]
-        fresh = [i for i, h in enumerate(hits) if h.row < 0]
-        if fresh:
-            from indexer.build import embedding_inputs
+        if self.index is not None:
+            return self.index.memory_for_hits(hits, encoding)
+        from indexer.build import embedding_inputs
 
-            chunking = self.index.manifest.chunking if self.index is not None else None
-            sizes = (chunking.chunk_tokens, chunking.chunk_overlap) if chunking else (200, 32)
-            texts = embedding_inputs(self.embedder, [hits[i].title for i in fresh], [hits[i].text for i in fresh],
-                                     *sizes)
-            _, memory = self.embedder.encode_with_memory(texts, [encoding])
-            for j, i in enumerate(fresh):
-                out[i] = memory[encoding][j]
-        if not hits:
-            return np.zeros((0, 1, self.embedder.dim), dtype=np.float32)
-        return np.stack(out).astype(np.float32)
+        # No index: every passage is embedded now, with the default chunking's title template.
+        _, memory = self.embedder.encode_with_memory(
+            embedding_inputs(self.embedder, [h.title for h in hits], [h.text for h in hits]), [encoding])
+        return memory[encoding]
 
     def _count_tokens(self, text: str) -> int:
         return len(self.llm.tokenizer(text, add_special_tokens=False).input_ids)

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
 
 from eval.records import QARecord
 from indexer import Hit
@@ -93,19 +92,3 @@ class FakeRAG:
         return {"llm": "fake-llm", "embedder": "fake-embedder", "device": "cpu",
                 "index": {"dir": "nowhere", "manifest_sha256": "0" * 16, "rows": len(CORPUS)},
                 "projector": {"fingerprint": "fake"} if self.projector is not None else None}
-
-
-def rag_contract_problems(rag: Any, record: QARecord) -> list[str]:
-    """The RAG calls ``run_benchmark`` depends on that fail right now (code outside eval/), as messages."""
-    from eval.rows import gold_hits
-
-    problems = []
-    for call, run in (("rag.describe()", rag.describe),
-                      ("rag.answer(mode='compressed') on a row=-1 gold passage",
-                       lambda: rag.answer([record.question], [gold_hits(record)], mode="compressed",
-                                          max_new_tokens=1))):
-        try:
-            run()
-        except Exception as exc:  # reported, not swallowed: the calling test xfails with it
-            problems.append(f"{call} raised {type(exc).__name__}: {exc}")
-    return problems

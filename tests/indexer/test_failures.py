@@ -120,3 +120,11 @@ def test_build_with_embedder_path(tmp_path, tiny_corpus_records, tiny_embedder_d
     index = build_index(tiny_corpus_records[:3], tmp_path / "ix", embedder=str(tiny_embedder_dir),
                         config=tiny_config(), progress=False)
     assert index.manifest.embedder.id == str(tiny_embedder_dir.resolve())
+
+
+@pytest.mark.parametrize("name", ["index.faiss", "passages.parquet", "memory.pooled.f16.npy"])
+def test_corrupt_file_is_named(index_copy, name) -> None:
+    path = index_copy / name
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(IndexFormatError, match=rf"{name}.*rebuild"):
+        Index.load(index_copy).memory([0], "pooled")

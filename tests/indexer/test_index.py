@@ -116,3 +116,24 @@ def test_bad_factory_fails_before_encoding(tmp_path, tiny_corpus_records, build_
     with pytest.raises(ValueError, match="at least nlist=64"):
         build_tiny_index(tiny_corpus_records, tmp_path / "ix", factory="IVF64,Flat")
     assert not (tmp_path / "ix").exists()
+
+
+def test_huge_document_is_split_not_truncated(tmp_path, build_tiny_index, caplog) -> None:
+    words = [f"w{i}" for i in range(3000)]
+    with caplog.at_level(logging.WARNING):
+        index = build_tiny_index([{"id": "big", "title": "A very long title " * 20, "text": " ".join(words)}],
+                                 tmp_path / "ix", chunk_overlap=0, memory_encodings=("pooled",))
+    assert len(index) > 100 and "truncated" not in caplog.text
+    hits = index.passages(range(len(index)))
+    assert [h.id for h in hits] == [f"big#{i}" for i in range(len(index))]
+    assert " ".join(h.text for h in hits).split() == words
+
+
+def test_memory_for_hits_mixes_stored_and_fresh(tiny_index) -> None:
+    stored = tiny_index.passages([2, 5])
+    gold = Hit(id="gold", title=stored[1].title, text=stored[1].text)  # same passage, not from the index
+    memory = tiny_index.memory_for_hits([stored[0], gold], "segments:4")
+    assert memory.shape == (2, 4, 32)
+    np.testing.assert_allclose(memory[0], tiny_index.memory([2], "segments:4")[0])
+    np.testing.assert_allclose(memory[1], tiny_index.memory([5], "segments:4")[0], atol=2e-3)
+    assert tiny_index.memory_for_hits([], "pooled").shape == (0, 1, 32)

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def demo_index(tmp_path_factory):
+def demo_index(tmp_path_factory, torch_threads):
     from indexer import BuildConfig, build_index
     from rag.defaults import load_demo_corpus
 
@@ -17,7 +17,8 @@ def demo_index(tmp_path_factory):
     except ImportError as err:  # MissingPackageError: the [defaults] extra is not installed
         pytest.skip(str(err))
     config = BuildConfig(memory_encodings=("pooled", "segments:8"))
-    return build_index(records, tmp_path_factory.mktemp("demo") / "index", config=config, progress=False)
+    with torch_threads():
+        return build_index(records, tmp_path_factory.mktemp("demo") / "index", config=config, progress=False)
 
 
 @pytest.mark.parametrize("question,title", [
