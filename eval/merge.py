@@ -1,0 +1,70 @@
+"""One table from several benchmark runs over the same questions (e.g. one run per projector).
+
+``python -m eval.merge --closed closed_book@runs/k1 --full full_text@runs/k1 seg8=compressed@runs/k1 \
+pooled=compressed@runs/k1-pooled``
+
+Each arm is ``[LABEL=]MODE@RUN_DIR``. Rows are joined on question id; boost recovery of every arm is
+computed on the questions all arms answered, against the ``--closed`` and ``--full`` arms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from eval.metrics import boost_recovery
+
+SCORES = ("em", "f1", "accuracy")
+
+
+def load_arm(spec: str) -> tuple[str, dict[str, dict]]:
+    """``[LABEL=]MODE@RUN`` -> (label, {question id: prediction row})."""
+    label, _, rest = spec.rpartition("=")
+    mode, _, run = rest.partition("@")
+    if not run:
+        raise ValueError(f"arm {spec!r} is not [LABEL=]MODE@RUN_DIR. Fix: e.g. compressed@runs/bench-k3")
+    rows = [json.loads(line) for line in (Path(run) / "predictions.jsonl").read_text().splitlines()]
+    by_id = {r["id"]: r for r in rows if r["mode"] == mode}
+    if not by_id:
+        raise ValueError(f"run {run} has no rows for mode {mode!r}")
+    return label or f"{mode}@{Path(run).name}", by_id
+
+
+def merge_table(arms: list[str], closed: str, full: str) -> str:
+    """Markdown table: scores, recovery, context tokens and TTFT per arm, on the shared questions."""
+    loaded = [load_arm(a) for a in [closed, full, *arms]]
+    shared = set.intersection(*(set(rows) for _, rows in loaded))
+    means = {label: {s: float(np.mean([rows[i][s] for i in shared])) for s in SCORES} for label, rows in loaded}
+    closed_label, full_label = loaded[0][0], loaded[1][0]
+    lines = [f"{len(shared)} questions answered by every arm.", "",
+             "| arm | EM | F1 | accuracy | recovery (acc) | recovery (F1) | context tokens | TTFT p50 ms |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for label, rows in loaded:
+        m = means[label]
+        rec = {s: boost_recovery(m[s], means[closed_label][s], means[full_label][s]) for s in ("accuracy", "f1")}
+        ctx = np.mean([rows[i]["context_tokens"] for i in shared])
+        ttft = np.median([rows[i]["timings"]["ttft_s"] for i in shared]) * 1000
+        lines.append(f"| {label} | {m['em']:.3f} | {m['f1']:.3f} | {m['accuracy']:.3f} | "
+                     f"{_fmt(rec['accuracy'])} | {_fmt(rec['f1'])} | {ctx:.1f} | {ttft:.0f} |")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("arms", nargs="+", help="[LABEL=]MODE@RUN_DIR")
+    p.add_argument("--closed", required=True, help="closed-book arm, e.g. closed_book@runs/k1")
+    p.add_argument("--full", required=True, help="full-text arm, e.g. full_text@runs/k1")
+    args = p.parse_args(argv)
+    print(merge_table(args.arms, args.closed, args.full))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
