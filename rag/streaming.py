@@ -21,7 +21,7 @@ from rag.errors import SqueezeRagError
 from rag.pipeline import _check_mode, _check_questions
 
 if TYPE_CHECKING:
-    from indexer.index import Hit
+    from indexer.hit import Hit
     from rag.pipeline import RAG
 
 logger = logging.getLogger(__name__)
@@ -52,19 +52,22 @@ def _pieces(tokenizer: Any, items: Iterator[int | str]) -> Iterator[str]:
     emitted = ""
     for item in items:
         if isinstance(item, str):
-            if item.startswith(emitted):
-                if item != emitted:
-                    yield item[len(emitted):]
-            else:
-                logger.warning("Streamed text %r is not a prefix of the final answer %r (the tokenizer's "
-                               "decoding changed earlier characters); the stream cannot take it back.",
-                               emitted, item)
+            if tail := _final_tail(item, emitted):
+                yield tail
             return
         token_ids.append(item)
-        piece = _settled_increment(tokenizer, token_ids, emitted)
-        if piece:
+        if piece := _settled_increment(tokenizer, token_ids, emitted):
             emitted += piece
             yield piece
+
+
+def _final_tail(final: str, emitted: str) -> str:
+    """What the stream still owes once the generation's own answer text is known."""
+    if final.startswith(emitted):
+        return final[len(emitted):]
+    logger.warning("Streamed text %r is not a prefix of the final answer %r (the tokenizer's decoding changed "
+                   "earlier characters); the stream cannot take it back.", emitted, final)
+    return ""
 
 
 def visible_text(tokenizer: Any, token_ids: list[int]) -> str:

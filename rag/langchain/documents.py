@@ -15,7 +15,8 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from indexer.index import Hit, Index
+from indexer.hit import Hit
+from indexer.index import Index
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 
-from indexer.index import Hit
+from indexer.hit import Hit
 from rag.answer import MODES
 from rag.errors import InvalidQuestionError, SqueezeRagError
 from rag.langchain.documents import hits_from_documents
@@ -89,12 +89,18 @@ class SqueezeGenerator(Runnable[dict[str, Any], str]):
                       **kwargs: Any) -> AsyncIterator[str]:
         """:meth:`stream`, each next piece awaited in the default executor."""
         iterator = self.stream(input, config)
-        while (piece := await run_in_executor(None, next, iterator, _END)) is not _END:
-            yield piece
+        try:
+            while (piece := await run_in_executor(None, next, iterator, _END)) is not _END:
+                yield piece
+        finally:  # stops and joins the generation thread when the consumer leaves early
+            await run_in_executor(None, iterator.close)
 
     # --- internals ---------------------------------------------------------------------------------
     def _answer(self, inputs: list[Any]) -> list[str]:
-        parsed = [self._parse(item) for item in inputs]
+        return self._generate([self._parse(item) for item in inputs])
+
+    def _generate(self, parsed: list[tuple[str, list[Hit]]]) -> list[str]:
+        """One ``rag.answer`` call (batched ``batch_size`` at a time) for parsed ``(question, hits)``."""
         questions = [q for q, _ in parsed]
         passages = None if self.mode == "closed_book" else [hits for _, hits in parsed]
         answers = self.rag.answer(questions, passages, self.mode, batch_size=self.batch_size,
@@ -104,16 +110,15 @@ class SqueezeGenerator(Runnable[dict[str, Any], str]):
     def _answer_many(self, inputs: list[Any]) -> list[str | Exception]:
         """Answer the well-formed inputs together; a malformed one gets its own exception (not the batch's)."""
         out: list[str | Exception] = []
-        good: list[int] = []
+        parsed: dict[int, tuple[str, list[Hit]]] = {}
         for i, item in enumerate(inputs):
             try:
-                self._parse(item)
-                good.append(i)
+                parsed[i] = self._parse(item)
                 out.append("")
             except Exception as exc:  # reported per input by _batch_with_config
                 out.append(exc)
-        if good:
-            for i, text in zip(good, self._answer([inputs[i] for i in good])):
+        if parsed:
+            for i, text in zip(parsed, self._generate(list(parsed.values()))):
                 out[i] = text
         return out
 

@@ -176,9 +176,11 @@ def test_hand_built_lcel_chain_and_async(tiny_rag: RAG, tiny_index: Any) -> None
 
 
 def test_chain_with_sources(tiny_rag: RAG) -> None:
-    out = as_chain(tiny_rag, mode="full_text", k=2, with_sources=True).invoke(QUESTIONS[0])
+    chain = as_chain(tiny_rag, mode="full_text", k=2, with_sources=True)
+    out = chain.invoke(QUESTIONS[0])
     assert set(out) == {"question", "docs", "answer"}
     assert len(out["docs"]) == 2 and out["answer"] == as_chain(tiny_rag, "full_text", k=2).invoke(QUESTIONS[0])
+    assert "".join(c["answer"] for c in chain.stream(QUESTIONS[0]) if "answer" in c) == out["answer"]
 
 
 def test_compressed_reads_stored_rows_not_the_embedder(tiny_rag: RAG, monkeypatch: pytest.MonkeyPatch) -> None:
