@@ -93,7 +93,7 @@ class RAG:
         """Top-``k`` passages per question."""
         if self.index is None:
             raise SqueezeRagError("retrieval needs an index: RAG(index='path/to/index') or RAG.from_defaults()")
-        _check_questions(questions)
+        check_questions(questions)
         return self.index.search(list(questions), k=k)
 
     def ask(self, question: str | Sequence[str], k: int = 3, mode: str = "full_text",
@@ -102,8 +102,8 @@ class RAG:
         """Answer one question (-> ``Answer``) or several (-> ``list[Answer]``)."""
         single = isinstance(question, str)
         questions = [question] if single else list(question)
-        _check_mode(mode)
-        _check_questions(questions)
+        check_mode(mode)
+        check_questions(questions)
         passages, retrieval_s = None, 0.0
         if mode != "closed_book":
             t0 = time.perf_counter()
@@ -123,8 +123,8 @@ class RAG:
 
         Passages with ``row == -1`` (not from the index) are embedded on the fly for ``compressed``.
         """
-        _check_mode(mode)
-        _check_questions(questions)
+        check_mode(mode)
+        check_questions(questions)
         if mode != "closed_book" and passages is None:
             raise ValueError(f"mode '{mode}' needs passages (one list of hits per question)")
         if mode == "compressed" and self.projector is None:
@@ -215,12 +215,12 @@ class RAG:
                                                              batch.prompt_tokens, gen.new_tokens)]
 
 
-def _check_mode(mode: str) -> None:
+def check_mode(mode: str) -> None:
     if mode not in MODES:
         raise ValueError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
 
 
-def _check_questions(questions: Sequence[str]) -> None:
+def check_questions(questions: Sequence[str]) -> None:
     if isinstance(questions, str):
         questions = [questions]
     if not questions:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag import prompt as P
 from rag.errors import SqueezeRagError
-from rag.pipeline import _check_mode, _check_questions
+from rag.pipeline import check_mode, check_questions
 
 if TYPE_CHECKING:
     from indexer.hit import Hit
@@ -99,8 +99,8 @@ class _Generation:
 
     def __init__(self, rag: RAG, question: str, passages: Sequence[Hit] | None, mode: str,
                  max_new_tokens: int) -> None:
-        _check_mode(mode)
-        _check_questions([question])
+        check_mode(mode)
+        check_questions([question])
         if mode != "closed_book" and passages is None:
             raise ValueError(f"mode '{mode}' needs passages (a list of hits); pass passages=[] for none")
         if mode == "compressed" and rag.projector is None:
