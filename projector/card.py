@@ -33,7 +33,7 @@ def plot_losses(run_dir: Path, out_png: Path) -> None:
                     label=f"{stage} train loss")
             offset += rows[-1]["step"]
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (stage 2: NLL + KL weight x KL)")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -76,6 +76,8 @@ def render_card(run_dir: Path, command: str, bench_table: str = "") -> str:
         f"Stage 1 (paraphrase, lr {recipe['stage1']['lr']}): {steps['stage1']} steps of batch "
         f"{recipe['stage1']['batch_size']}; stage 2 (QA + {recipe['stage2']['kl_weight']}·KL, lr "
         f"{recipe['stage2']['lr']}): {steps['stage2']} steps of batch {recipe['stage2']['batch_size']}. "
+        f"Examples seen: {steps['stage1'] * recipe['stage1']['batch_size']} (stage 1) and "
+        f"{steps['stage2'] * recipe['stage2']['batch_size']} (stage 2). "
         f"LLM in {recipe['llm_dtype'] or 'float32'} during training; seed {recipe['seed']}. "
         + (f"Mean {sum(speed) / len(speed):.1f} s per step on the training machine (2 shared CPU cores)."
            if speed else ""),
