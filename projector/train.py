@@ -86,7 +86,7 @@ class Trainer:
     # --- losses ----------------------------------------------------------------------------------
     def student_prompts(self, examples: list[Example]) -> list[P.EncodedPrompt]:
         n_soft = self.soft_per_passage
-        msgs = [P.qa_message(ex.question, [P.soft_block(n_soft)] * len(ex.passages)) if ex.question is not None
+        msgs = [P.soft_qa_message(ex.question, len(ex.passages), n_soft) if ex.question is not None
                 else P.paraphrase_message(n_soft, ex.instruction) for ex in examples]
         return [P.encode_prompt(self.llm, m, target=ex.target) for m, ex in zip(msgs, examples)]
 
@@ -214,8 +214,8 @@ class Trainer:
         preds = []
         for s in range(0, len(examples), self.config.batch_size):
             chunk = examples[s:s + self.config.batch_size]
-            prompts = [P.encode_prompt(self.llm, P.qa_message(ex.question, [P.soft_block(self.soft_per_passage)]
-                                                              * len(ex.passages))) for ex in chunk]
+            prompts = [P.encode_prompt(self.llm, P.soft_qa_message(ex.question, len(ex.passages),
+                                                                   self.soft_per_passage)) for ex in chunk]
             batch = P.assemble(self.llm, prompts, self.soft_tokens(chunk))
             preds += self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, 16).texts
         return {"val_em": float(np.mean([exact_match(p, ex.answers) for p, ex in zip(preds, examples)])),

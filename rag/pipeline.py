@@ -165,9 +165,9 @@ class RAG:
             counts = [self._count_tokens(P.DOC_SEPARATOR.join(c)) for c in contexts]
             return prompts, None, counts
         soft = [self.soft_tokens(hs) for hs in hits]
-        per_doc = [self.soft_tokens_per_passage] * len(questions)
-        prompts = [P.encode_prompt(self.llm, P.qa_message(q, [P.soft_block(n)] * len(hs)))
-                   for q, hs, n in zip(questions, hits, per_doc)]
+        per_passage = self.soft_tokens_per_passage
+        prompts = [P.encode_prompt(self.llm, P.soft_qa_message(q, len(hs), per_passage))
+                   for q, hs in zip(questions, hits)]
         return prompts, soft, [s.shape[0] for s in soft]
 
     @property

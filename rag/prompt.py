@@ -74,6 +74,11 @@ def qa_message(question: str, contexts: list[str] | None) -> str:
     return QA_WITH_CONTEXT.format(context=DOC_SEPARATOR.join(contexts), question=question.strip())
 
 
+def soft_qa_message(question: str, n_passages: int, soft_per_passage: int) -> str:
+    """QA user message whose context is ``n_passages`` compressed passages (compressed mode and training)."""
+    return qa_message(question, [soft_block(soft_per_passage)] * n_passages)
+
+
 def paraphrase_message(n_soft: int, instruction: str) -> str:
     """User message for stage-1 training: a soft block, then an instruction to restate it."""
     return f"Background:\n{soft_block(n_soft)}\n\n{instruction}"

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 from tiny_llm import make_tiny_llm
 
-from projector import Projector, ProjectorConfig
 from projector.data import Example, PassageTable
 
 
@@ -24,10 +23,3 @@ def table():
 def examples():
     return [Example(passages=[i], target=str(i * 7), question=f"What is fact {i}?", answers=[str(i * 7)])
             for i in range(6)]
-
-
-def make_projector(llm, **overrides) -> Projector:
-    cfg = dict(d_embed=16, d_model=llm.hidden_size, tokens_per_vector=2, hidden=32, memory_encoding="segments:2",
-               embedder_id="tiny-embedder", llm_id=llm.id, target_norm=llm.embedding_norm)
-    cfg.update(overrides)
-    return Projector(ProjectorConfig(**cfg))

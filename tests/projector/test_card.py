@@ -1,6 +1,6 @@
 import json
 
-from conftest import make_projector
+from tiny_projector import make_projector
 
 from projector.card import write_card
 

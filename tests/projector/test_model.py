@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import make_projector
+from tiny_projector import make_projector
 
 from projector import Projector
 from rag.errors import ProjectorMismatchError

@@ -1,5 +1,5 @@
 import torch
-from conftest import make_projector
+from tiny_projector import make_projector
 
 from projector.data import paraphrase_examples
 from projector.train import TrainConfig, Trainer, seed_everything
