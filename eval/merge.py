@@ -52,6 +52,22 @@ def merge_table(arms: list[str], closed: str, full: str) -> str:
     return "\n".join(lines)
 
 
+def merged_plot(arms: list[str], path: str | Path, title: str = "") -> Path:
+    """The benchmark figure (accuracy vs context tokens, latency) with one point per arm."""
+    from eval.plot import plot_report
+
+    modes, n = {}, set()
+    for spec in arms:
+        label, _, rest = spec.rpartition("=")
+        mode, _, run = rest.partition("@")
+        metrics = json.loads((Path(run) / "metrics.json").read_text())
+        modes[label or mode] = metrics["modes"][mode]
+        n.add(metrics["n_questions"])
+    if len(n) != 1:
+        raise ValueError(f"arms answered different numbers of questions {sorted(n)}: rerun with one --limit/--seed")
+    return plot_report({"modes": modes, "n_questions": n.pop()}, path, title)
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -61,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("arms", nargs="+", help="[LABEL=]MODE@RUN_DIR")
     p.add_argument("--closed", required=True, help="closed-book arm, e.g. closed_book@runs/k1")
     p.add_argument("--full", required=True, help="full-text arm, e.g. full_text@runs/k1")
+    p.add_argument("--plot", default=None, help="also draw every arm into this PNG")
+    p.add_argument("--title", default="")
     args = p.parse_args(argv)
     print(merge_table(args.arms, args.closed, args.full))
+    if args.plot:
+        merged_plot([args.closed, args.full, *args.arms], args.plot, args.title)
     return 0
 
 

@@ -18,13 +18,24 @@ _COLORS = {"closed_book": "#7f7f7f", "full_text": "#1f77b4", "compressed": "#d62
            "oracle_compressed": "#ff7f0e"}
 
 
+_EXTRA = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
+
+
+def _color(name: str, modes: dict[str, Any]) -> str:
+    """The mode's own colour; other labels (merged runs) get distinct extra colours in order."""
+    if name in _COLORS:
+        return _COLORS[name]
+    others = [n for n in modes if n not in _COLORS]
+    return _EXTRA[others.index(name) % len(_EXTRA)]
+
+
 def _accuracy_panel(ax: Any, modes: dict[str, dict[str, Any]]) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     xs = []
     for mode, m in modes.items():
         acc = m["accuracy"]
-        color = _COLORS.get(mode, "black")
+        color = _color(mode, modes)
         if m["context_tokens_mean"] <= 0:
             ax.axhline(acc["mean"], color=color, linestyle="--", linewidth=1.2, label=f"{mode}: {acc['mean']:.2f}")
             continue
@@ -53,7 +64,7 @@ def _latency_panel(ax: Any, modes: dict[str, dict[str, Any]]) -> None:
     names = list(modes)
     x = np.arange(len(names))
     width = 0.38
-    colors = [_COLORS.get(n, "black") for n in names]
+    colors = [_color(n, modes) for n in names]
     top = 0.0
     for offset, key, hatch, alpha in ((-width / 2, "ttft_s", "//", 0.45), (width / 2, "latency_s", "", 0.95)):
         p50 = [modes[n][key]["p50"] or 0.0 for n in names]
