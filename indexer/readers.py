@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 _BOM = b"\xef\xbb\xbf"
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 _REENCODE_FIX = ("Fix: re-encode the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in > out`), "
-                 "or pass skip_bad=True to decode it with U+FFFD replacement characters.")
+                 "or pass skip_bad=True (`--skip-bad`) to decode it with U+FFFD replacement characters.")
 
 
 @dataclass
@@ -46,7 +46,7 @@ class BadInputPolicy:
         from rag.errors import CorpusError
 
         if not self.skip_bad:
-            raise CorpusError(f"{problem} {fix} Or pass skip_bad=True to skip such records.")
+            raise CorpusError(f"{problem} {fix} Or pass skip_bad=True (`--skip-bad`) to skip such records.")
         self.skipped += 1
         logger.debug("Skipping: %s", problem)
 

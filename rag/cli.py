@@ -69,9 +69,9 @@ def _index_info(args) -> int:
     from indexer import Index
 
     manifest = json.loads((Index.load(args.dir).dir / "manifest.json").read_text())
-    probe = manifest.get("embedder", {}).get("probe")
+    probe = manifest.get("embedder", {}).get("probe_vector")
     if isinstance(probe, list):  # 384 floats help nobody on a terminal
-        manifest["embedder"]["probe"] = f"<{len(probe)} floats>"
+        manifest["embedder"]["probe_vector"] = f"<{len(probe)} floats>"
     print(json.dumps(manifest, indent=2))
     return 0
 
