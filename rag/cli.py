@@ -107,7 +107,7 @@ def _add_ask_command(sub) -> None:
 
 
 def _ask(args) -> int:
-    from rag.demo import print_answer
+    from rag.cli_demo import print_answer
     from rag.demo_index import default_projector_dir, ensure_demo_index
     from rag.pipeline import RAG
 
@@ -132,7 +132,7 @@ def _add_bench_index_command(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from eval.cli import add_bench_parser
     from projector.cli import add_train_parser
-    from rag.demo import add_demo_parser
+    from rag.cli_demo import add_demo_parser
 
     parser = argparse.ArgumentParser(prog="squeezerag", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
