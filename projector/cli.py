@@ -29,6 +29,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--kl-weight", type=float, default=2.0)
     p.add_argument("--llm", default=None), p.add_argument("--embedder", default=None)
     p.add_argument("--llm-dtype", default=None, help="e.g. bfloat16 (faster on CPUs with AVX512-BF16)")
+    p.add_argument("--init-from", default=None,
+                   help="start from these projector weights (a projector folder or a stage checkpoint)")
     p.add_argument("--until", type=int, default=None, help="stop after this many steps in this call (resume later)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -45,7 +47,7 @@ def run_train(args: argparse.Namespace) -> int:
         val_articles=args.val_articles, stage1_passages=args.stage1_passages,
         max_target_tokens=args.max_target_tokens, sources=tuple(args.sources),
         n_description=args.n_description, n_teacher=args.n_teacher, llm=args.llm, embedder=args.embedder,
-        llm_dtype=args.llm_dtype, seed=args.seed,
+        llm_dtype=args.llm_dtype, init_from=args.init_from, seed=args.seed,
         stage1=TrainConfig(stage="paraphrase", lr=args.lr1, max_steps=args.stage1_steps, **common),
         stage2=TrainConfig(stage="qa", lr=args.lr2, max_steps=args.stage2_steps, epochs=args.stage2_epochs,
                            kl_weight=args.kl_weight, **common))

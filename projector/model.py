@@ -72,6 +72,28 @@ class Projector(nn.Module):
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return model.to(device).eval()
 
+    def load_weights_from(self, path: str | Path) -> None:
+        """Start from another projector's weights: a ``save_pretrained`` folder or a training checkpoint.
+
+        Used to continue training (e.g. the shipped default on your own corpus). Shapes must match.
+        """
+        path = Path(path)
+        if (path / WEIGHTS_FILE).exists():
+            state = load_file(str(path / WEIGHTS_FILE))
+        elif (path / "checkpoint.safetensors").exists():
+            state = {k[len("model."):]: v for k, v in load_file(str(path / "checkpoint.safetensors")).items()
+                     if k.startswith("model.")}
+        else:
+            raise FileNotFoundError(f"{path} holds neither {WEIGHTS_FILE} nor checkpoint.safetensors; pass a "
+                                    "projector folder or a stage checkpoint folder of `squeezerag train`")
+        mine = self.state_dict()
+        bad = [f"{k}: {tuple(v.shape)} vs {tuple(mine[k].shape)}" for k, v in state.items()
+               if k in mine and v.shape != mine[k].shape]
+        if bad or set(state) != set(mine):
+            raise ProjectorMismatchError(f"cannot initialise from {path}: shapes differ ({'; '.join(bad) or 'keys'})"
+                                         "; use a projector with the same encoding, tokens per vector and hidden size")
+        self.load_state_dict({k: v.float() for k, v in state.items()})
+
     def fingerprint(self) -> str:
         """sha256 over config and weights: identifies the projector in benchmark configs."""
         h = hashlib.sha256(repr(sorted(vars(self.config).items())).encode())

@@ -50,6 +50,7 @@ class RecipeConfig:
     llm: str | None = None
     embedder: str | None = None
     llm_dtype: str | None = None
+    init_from: str | None = None  # projector folder or stage checkpoint to start from (continue training)
     seed: int = 0
     stage1: TrainConfig = field(default_factory=lambda: TrainConfig(stage="paraphrase", lr=1e-3, batch_size=8))
     stage2: TrainConfig = field(default_factory=lambda: TrainConfig(stage="qa", lr=5e-4, batch_size=8))
@@ -107,10 +108,9 @@ def prepare_data(cfg: RecipeConfig, llm, embedder, cache: Path, progress: bool =
         stage2 += desc
         counts["description"] = len(desc)
     if "teacher" in cfg.sources and cfg.n_teacher:
-        from projector.teacher import teacher_answer_examples
-
         start = cfg.stage1_passages + cfg.n_description
-        teacher = teacher_answer_examples(llm, table, demo_rows[start:start + cfg.n_teacher], progress=progress)
+        teacher = _cached_teacher_examples(cache / f"teacher-{cfg.n_teacher}.json", llm, table,
+                                           demo_rows[start:start + cfg.n_teacher], progress)
         stage2 += teacher
         counts["teacher"] = len(teacher)
     val_examples = squad_examples(val, row_of)
@@ -132,6 +132,20 @@ def _cached_table(cache: Path, embedder, titles: list[str], texts: list[str], en
     return table
 
 
+def _cached_teacher_examples(path: Path, llm, table: PassageTable, rows: list[int], progress: bool) -> list[Example]:
+    """The teacher's greedy answers cost a generation each: compute them once per run directory."""
+    from projector.teacher import teacher_answer_examples
+
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["rows"] == rows:
+            return [Example(**e) for e in saved["examples"]]
+    examples = teacher_answer_examples(llm, table, rows, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rows": rows, "examples": [asdict(e) for e in examples]}))
+    return examples
+
+
 def run_recipe(cfg: RecipeConfig, out_dir: str | Path, progress: bool = True, until: int | None = None) -> Path:
     """Train stage 1 then stage 2 into ``out_dir``; returns the final projector folder.
 
@@ -150,12 +164,17 @@ def run_recipe(cfg: RecipeConfig, out_dir: str | Path, progress: bool = True, un
         d_embed=int(data.table.memory.shape[2]), d_model=llm.hidden_size, tokens_per_vector=cfg.tokens_per_vector,
         hidden=cfg.hidden, memory_encoding=cfg.encoding, embedder_id=embedder.id, llm_id=llm.id,
         target_norm=llm.embedding_norm))
+    if cfg.init_from:
+        proj.load_weights_from(cfg.init_from)
+        logger.info("Initialised the projector from %s", cfg.init_from)
     (out / "recipe.json").write_text(json.dumps(asdict(cfg), indent=1))
     budget = until
     for name, train_cfg, examples in (("stage1", cfg.stage1, data.stage1), ("stage2", cfg.stage2, data.stage2)):
         # A fixed slice keeps per-epoch validation cheap; the benchmark measures the whole split.
         trainer = Trainer(proj, llm, data.table, examples, train_cfg, out / name, val_examples=data.val[:160])
         done = _finished_steps(out / name)
+        if trainer.total_steps == 0:
+            continue
         if done >= trainer.total_steps:
             trainer.load(out / name / "checkpoint")
             continue

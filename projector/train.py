@@ -62,7 +62,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.steps_per_epoch = math.ceil(len(examples) / config.batch_size)
         total = self.steps_per_epoch * config.epochs
-        self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        self.total_steps = min(total, config.max_steps) if config.max_steps is not None else total
         self.step = 0
         self.history: list[dict] = []
         self._teacher_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}

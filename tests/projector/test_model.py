@@ -39,3 +39,27 @@ def test_mismatched_projector_is_refused_naming_both(tiny_llm, field, value, nee
 
 def test_matching_projector_is_accepted(tiny_llm):
     make_projector(tiny_llm).check_compatible("tiny-embedder", 16, tiny_llm.id, tiny_llm.hidden_size, ["segments:2"])
+
+
+def test_init_from_saved_projector_or_checkpoint_copies_weights(tiny_llm, table, examples, tmp_path):
+    from projector.train import TrainConfig, Trainer
+
+    source = make_projector(tiny_llm)
+    source.save_pretrained(tmp_path / "p")
+    fresh = make_projector(tiny_llm)
+    fresh.load_weights_from(tmp_path / "p")
+    assert fresh.fingerprint() == source.fingerprint()
+
+    trainer = Trainer(source, tiny_llm, table, examples, TrainConfig(batch_size=4, max_steps=1), tmp_path / "run")
+    trainer.fit(progress=False)
+    from_ckpt = make_projector(tiny_llm)
+    from_ckpt.load_weights_from(tmp_path / "run" / "checkpoint")
+    assert from_ckpt.fingerprint() == source.fingerprint()
+
+
+def test_init_from_other_shape_is_refused(tiny_llm, tmp_path):
+    make_projector(tiny_llm, hidden=64).save_pretrained(tmp_path / "p")
+    with pytest.raises(ProjectorMismatchError, match="shapes differ"):
+        make_projector(tiny_llm).load_weights_from(tmp_path / "p")
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        make_projector(tiny_llm).load_weights_from(tmp_path)

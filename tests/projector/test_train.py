@@ -45,3 +45,12 @@ def test_resume_from_checkpoint_reaches_same_state(tiny_llm, table, examples, tm
     assert resumed.step == straight.step == 6
     for (k, a), (_, b) in zip(straight.projector.state_dict().items(), resumed.projector.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+
+
+def test_zero_step_stage_trains_nothing(tiny_llm, table, examples, tmp_path):
+    proj = make_projector(tiny_llm)
+    before = proj.fingerprint()
+    trainer = Trainer(proj, tiny_llm, table, examples, TrainConfig(max_steps=0), tmp_path)
+    assert trainer.total_steps == 0
+    trainer.fit(progress=False)
+    assert proj.fingerprint() == before
