@@ -55,6 +55,14 @@ class RecipeConfig:
     stage1: TrainConfig = field(default_factory=lambda: TrainConfig(stage="paraphrase", lr=1e-3, batch_size=8))
     stage2: TrainConfig = field(default_factory=lambda: TrainConfig(stage="qa", lr=5e-4, batch_size=8))
 
+    @classmethod
+    def from_json(cls, path: str | Path) -> RecipeConfig:
+        """Read a run's ``recipe.json`` (unknown keys from newer versions are refused by the dataclass)."""
+        data = json.loads(Path(path).read_text())
+        data["sources"] = tuple(data["sources"])
+        data["stage1"], data["stage2"] = TrainConfig(**data["stage1"]), TrainConfig(**data["stage2"])
+        return cls(**data)
+
 
 @dataclass
 class RecipeData:

@@ -11,14 +11,9 @@ from tqdm.auto import tqdm
 
 from projector.data import TEACHER_QUESTION_TEMPLATES, Example, PassageTable
 from projector.losses import target_logits
+from projector.views import teacher_prompts
 from rag import prompt as P
 from rag.llm import LLM
-
-
-def teacher_prompts(llm: LLM, table: PassageTable, examples: list[Example]) -> list[P.EncodedPrompt]:
-    """The teacher's view of QA examples: the full-text-mode prompt, with the same target appended."""
-    return [P.encode_prompt(llm, P.qa_message(ex.question, table.teacher_context(ex.passages)), target=ex.target)
-            for ex in examples]
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ from projector.data import Example, PassageTable
 from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector
 from projector.teacher import teacher_top_k
+from projector.views import soft_tokens, student_prompts
 from rag import prompt as P
 from rag.llm import LLM
 
@@ -84,33 +85,20 @@ class Trainer:
         return perm[i * bs:(i + 1) * bs].tolist()
 
     # --- losses ----------------------------------------------------------------------------------
-    def student_prompts(self, examples: list[Example]) -> list[P.EncodedPrompt]:
-        n_soft = self.soft_per_passage
-        msgs = [P.soft_qa_message(ex.question, len(ex.passages), n_soft) if ex.question is not None
-                else P.paraphrase_message(n_soft, ex.instruction) for ex in examples]
-        return [P.encode_prompt(self.llm, m, target=ex.target) for m, ex in zip(msgs, examples)]
-
     @property
     def soft_per_passage(self) -> int:
         m = self.table.memory.shape[1]
         return self.projector.config.soft_tokens_per_passage(m)
 
     def soft_tokens(self, examples: list[Example]) -> list[torch.Tensor]:
-        """Per example ``(n_passages * m * t, d_model)`` soft tokens, with gradients to the projector."""
-        rows = [r for ex in examples for r in ex.passages]
-        memory = torch.from_numpy(self.table.memory[rows]).to(self.llm.device)
-        soft = self.projector(memory)  # (total_passages, m*t, d_model)
-        out, start = [], 0
-        for ex in examples:
-            out.append(soft[start:start + len(ex.passages)].reshape(-1, soft.shape[-1]))
-            start += len(ex.passages)
-        return out
+        return soft_tokens(self.projector, self.table, examples, self.llm.device)
 
     def loss(self, indices: list[int], examples: list[Example] | None = None,
              with_kl: bool = True) -> tuple[torch.Tensor, dict]:
         """NLL on target tokens (+ KL to the full-text teacher in stage 2) for examples ``indices``."""
         examples = examples if examples is not None else [self.examples[i] for i in indices]
-        batch = P.assemble(self.llm, self.student_prompts(examples), self.soft_tokens(examples), with_labels=True)
+        batch = P.assemble(self.llm, student_prompts(self.llm, examples, self.soft_per_passage),
+                           self.soft_tokens(examples), with_labels=True)
         n_keep = int((batch.labels != -100).sum(1).max())
         student = target_logits(self.llm, batch, n_keep)
         mask, ids = target_mask_and_ids(batch, n_keep)
@@ -214,8 +202,7 @@ class Trainer:
         preds = []
         for s in range(0, len(examples), self.config.batch_size):
             chunk = examples[s:s + self.config.batch_size]
-            prompts = [P.encode_prompt(self.llm, P.soft_qa_message(ex.question, len(ex.passages),
-                                                                   self.soft_per_passage)) for ex in chunk]
+            prompts = student_prompts(self.llm, chunk, self.soft_per_passage, with_target=False)
             batch = P.assemble(self.llm, prompts, self.soft_tokens(chunk))
             preds += self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, 16).texts
         return {"val_em": float(np.mean([exact_match(p, ex.answers) for p, ex in zip(preds, examples)])),

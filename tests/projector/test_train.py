@@ -54,3 +54,15 @@ def test_zero_step_stage_trains_nothing(tiny_llm, table, examples, tmp_path):
     assert trainer.total_steps == 0
     trainer.fit(progress=False)
     assert proj.fingerprint() == before
+
+
+def test_recipe_config_json_round_trip(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    from projector.recipe import RecipeConfig
+
+    cfg = RecipeConfig(squad_path="x.json", sources=("squad", "teacher"), init_from="w",
+                       stage2=TrainConfig(stage="qa", lr=3e-4, max_steps=7))
+    (tmp_path / "recipe.json").write_text(json.dumps(asdict(cfg)))
+    assert RecipeConfig.from_json(tmp_path / "recipe.json") == cfg
