@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 from pathlib import Path
 
 import torch
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a `squeezerag train` run directory (its recipe.json and data/ cache are reused)")
     ap.add_argument("--projector", nargs="+", default=None, help="projector folders (default: RUN/final)")
-    ap.add_argument("--limit", type=int, default=None, help="first N validation examples (default: all)")
+    ap.add_argument("--limit", type=int, default=None, help="a seeded sample of N validation examples (default: all)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = RecipeConfig.from_json(run / "recipe.json")
     llm = LLM.load(cfg.llm)  # fp32: evaluation matches inference, not the bf16 training forward
     data = prepare_data(cfg, llm, load_embedder(cfg.embedder), run / "data", progress=False)
-    val = data.val[:args.limit]
+    val = random.Random(cfg.seed).sample(data.val, args.limit) if args.limit else data.val
     result = {"examples": len(val), "closed_book": answer_nll(llm, data.table, val, "closed_book"),
               "full_text": answer_nll(llm, data.table, val, "full_text"), "projectors": {}}
     for path in args.projector or [str(run / "final")]:

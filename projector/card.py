@@ -1,7 +1,8 @@
 """Model card for a trained projector: what it was trained on, how long, and how it did.
 
 ``python -m projector.card RUN_DIR OUT_DIR [--command "..."] [--bench RUN]`` copies ``RUN_DIR/final`` to
-``OUT_DIR`` and writes ``README.md`` and ``loss.png`` beside the weights.
+``OUT_DIR`` and writes ``README.md`` and ``loss.png`` beside the weights. A run started ``--init-from`` another
+run's weights is reported together with its ancestors (steps, losses and validations of every part).
 """
 
 from __future__ import annotations
@@ -11,27 +12,63 @@ import json
 import shutil
 from pathlib import Path
 
+STAGES = ("stage1", "stage2")
+_STAGE_NAMES = {"stage1": "paraphrase", "stage2": "QA + KL"}
+
 
 def _history(run_dir: Path, stage: str) -> list[dict]:
     path = run_dir / stage / "history.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def lineage(run_dir: Path) -> list[tuple[Path, tuple[str, ...]]]:
+    """``(run, stages it contributed)``, oldest first, following each run's ``init_from`` back to its start."""
+    chain: list[tuple[Path, tuple[str, ...]]] = []
+    run, stages = run_dir, STAGES
+    while run is not None and (run / "recipe.json").exists() and len(chain) < 32:
+        chain.append((run, tuple(s for s in stages if _history(run, s))))
+        init = json.loads((run / "recipe.json").read_text()).get("init_from")
+        run, stages = _run_of(Path(init)) if init else (None, ())
+    return chain[::-1]
+
+
+def _run_of(weights: Path) -> tuple[Path | None, tuple[str, ...]]:
+    """The run that wrote ``weights`` (its ``final/`` or a ``stageN/checkpoint``) and the stages behind them."""
+    if weights.name == "final":
+        return weights.parent, STAGES
+    if weights.name == "checkpoint" and weights.parent.name in STAGES:
+        return weights.parent.parent, STAGES[:STAGES.index(weights.parent.name) + 1]
+    return None, ()
+
+
+def _logged(chain, key: str):
+    """``(global_step, run, stage, row)`` for history rows holding ``key``, steps counted across the chain."""
+    offset = 0
+    for run, stages in chain:
+        for stage in stages:
+            rows = _history(run, stage)
+            yield from ((offset + r["step"], run, stage, r) for r in rows if key in r)
+            offset += _last_step(run, stage)
+
+
+def _last_step(run: Path, stage: str) -> int:
+    return max((r["step"] for r in _history(run, stage)), default=0)
+
+
 def plot_losses(run_dir: Path, out_png: Path) -> None:
-    """Training loss (per logged window) of both stages, on one step axis."""
+    """Training loss (per logged window) of every stage of the run and its ancestors, on one step axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    offset = 0
-    for stage, colour in (("stage1", "tab:blue"), ("stage2", "tab:orange")):
-        rows = [r for r in _history(run_dir, stage) if "loss_avg" in r]
-        if rows:
-            ax.plot([offset + r["step"] for r in rows], [r["loss_avg"] for r in rows], color=colour,
-                    label=f"{stage} train loss")
-            offset += rows[-1]["step"]
+    points = list(_logged(lineage(run_dir), "loss_avg"))
+    for stage, colour in zip(STAGES, ("tab:blue", "tab:orange")):
+        if any(s == stage for _, _, s, _ in points):
+            # One line per stage; NaN breaks it where the other stage's steps sit.
+            ys = [r["loss_avg"] if s == stage else float("nan") for _, _, s, r in points]
+            ax.plot([x for x, *_ in points], ys, color=colour, label=f"{stage} train loss")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (stage 2: NLL + KL weight x KL)")
     ax.legend()
@@ -41,21 +78,28 @@ def plot_losses(run_dir: Path, out_png: Path) -> None:
     plt.close(fig)
 
 
-def _validation_rows(run_dir: Path) -> list[str]:
-    rows = []
-    for stage in ("stage1", "stage2"):
-        for r in _history(run_dir, stage):
-            if "val_nll" in r:
-                rows.append(f"| {stage} | {r['step']} | {r['val_nll']:.3f} | {r.get('val_em', 0):.3f} | "
-                            f"{r.get('val_f1', 0):.3f} | {r.get('val_acc', 0):.3f} |")
-    return rows
+def _validation_rows(chain) -> list[str]:
+    return [f"| {run.name} | {stage} | {x} | {r['val_nll']:.3f} | {r.get('val_em', 0):.3f} | "
+            f"{r.get('val_f1', 0):.3f} | {r.get('val_acc', 0):.3f} |" for x, run, stage, r in _logged(chain, "val_nll")]
+
+
+def _run_lines(chain) -> list[str]:
+    lines = []
+    for run, stages in chain:
+        recipe = json.loads((run / "recipe.json").read_text())
+        parts = [f"{stage} ({_STAGE_NAMES[stage]}, lr {recipe[stage]['lr']}, batch {recipe[stage]['batch_size']}): "
+                 f"{_last_step(run, stage)} steps" for stage in stages]
+        lines.append(f"- `{run.name}` ({', '.join(recipe['sources'])}; LLM in {recipe['llm_dtype'] or 'float32'}, "
+                     f"seed {recipe['seed']}): " + "; ".join(parts))
+    return lines
 
 
 def render_card(run_dir: Path, command: str, bench_table: str = "") -> str:
     config = json.loads((run_dir / "final" / "config.json").read_text())
-    recipe = config["training"]["recipe"]
-    steps = {s: (_history(run_dir, s) or [{"step": 0}])[-1]["step"] for s in ("stage1", "stage2")}
-    speed = [r["s_per_step"] for s in ("stage1", "stage2") for r in _history(run_dir, s) if "s_per_step" in r]
+    chain = lineage(run_dir)
+    steps = {stage: sum(_last_step(run, stage) for run, stages in chain if stage in stages) for stage in STAGES}
+    batch = {stage: config["training"]["recipe"][stage]["batch_size"] for stage in STAGES}
+    speed = [r["s_per_step"] for _, _, _, r in _logged(chain, "s_per_step")]
     lines = [
         f"# squeezerag projector: {config['embedder_id']} -> {config['llm_id']}",
         "",
@@ -73,22 +117,23 @@ def render_card(run_dir: Path, command: str, bench_table: str = "") -> str:
         "",
         "## Training run",
         "",
-        f"Stage 1 (paraphrase, lr {recipe['stage1']['lr']}): {steps['stage1']} steps of batch "
-        f"{recipe['stage1']['batch_size']}; stage 2 (QA + {recipe['stage2']['kl_weight']}·KL, lr "
-        f"{recipe['stage2']['lr']}): {steps['stage2']} steps of batch {recipe['stage2']['batch_size']}. "
-        f"Examples seen: {steps['stage1'] * recipe['stage1']['batch_size']} (stage 1) and "
-        f"{steps['stage2'] * recipe['stage2']['batch_size']} (stage 2). "
-        f"LLM in {recipe['llm_dtype'] or 'float32'} during training; seed {recipe['seed']}. "
+        "Trained in parts, each starting from the previous part's weights (`--init-from`):",
+        "",
+        *_run_lines(chain),
+        "",
+        f"In all: {steps['stage1']} stage-1 steps and {steps['stage2']} stage-2 steps (about "
+        f"{steps['stage1'] * batch['stage1']} and {steps['stage2'] * batch['stage2']} examples). Stage 2 loss is "
+        "NLL + KL weight x KL(teacher || student). "
         + (f"Mean {sum(speed) / len(speed):.1f} s per step on the training machine (2 shared CPU cores)."
            if speed else ""),
         "",
         "![loss](loss.png)",
         "",
-        "Validation at the end of each stage (first 160 validation questions for NLL, 64 for EM/F1/accuracy,",
-        "gold paragraph compressed, greedy, 16 new tokens):",
+        "Validation logged during training (first 160 validation questions for NLL, 64 for EM/F1/accuracy,",
+        "gold paragraph compressed, greedy, 16 new tokens); step counts run across the parts:",
         "",
-        "| stage | step | val NLL | EM | F1 | accuracy |", "| --- | --- | --- | --- | --- | --- |",
-        *_validation_rows(run_dir),
+        "| part | stage | step | val NLL | EM | F1 | accuracy |", "| --- | --- | --- | --- | --- | --- | --- |",
+        *_validation_rows(chain),
         "",
     ]
     if bench_table:
