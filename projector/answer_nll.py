@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--projector", nargs="+", default=None, help="projector folders (default: RUN/final)")
     ap.add_argument("--limit", type=int, default=None, help="a seeded sample of N validation examples (default: all)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run = Path(args.run)
@@ -83,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     llm = LLM.load(cfg.llm)  # fp32: evaluation matches inference, not the bf16 training forward
     data = prepare_data(cfg, llm, load_embedder(cfg.embedder), run / "data", progress=False)
     val = random.Random(cfg.seed).sample(data.val, args.limit) if args.limit else data.val
-    result = {"examples": len(val), "closed_book": answer_nll(llm, data.table, val, "closed_book"),
-              "full_text": answer_nll(llm, data.table, val, "full_text"), "projectors": {}}
+    show = not args.quiet
+    result = {"examples": len(val), "closed_book": answer_nll(llm, data.table, val, "closed_book", progress=show),
+              "full_text": answer_nll(llm, data.table, val, "full_text", progress=show), "projectors": {}}
     for path in args.projector or [str(run / "final")]:
-        nll = answer_nll(llm, data.table, val, "compressed", Projector.from_pretrained(path))
+        nll = answer_nll(llm, data.table, val, "compressed", Projector.from_pretrained(path), progress=show)
         result["projectors"][path] = {"nll": nll, "recovery": nll_recovery(result["closed_book"], nll,
                                                                            result["full_text"])}
     text = json.dumps(result, indent=1)
