@@ -38,6 +38,8 @@ def answer_nll(llm: LLM, table: PassageTable, examples: list[Example], view: str
         raise ValueError(f"unknown view {view!r}; choose one of {VIEWS}")
     if view == "compressed" and projector is None:
         raise ValueError("the compressed view needs a projector")
+    if projector is not None:
+        projector.eval()
     total, count = 0.0, 0
     for s in tqdm(range(0, len(examples), batch_size), desc=f"answer NLL [{view}]", disable=not progress):
         chunk = examples[s:s + batch_size]
@@ -56,7 +58,6 @@ def _prompts(llm: LLM, table: PassageTable, examples: list[Example], view: str, 
         return closed_book_prompts(llm, examples), None
     if view == "full_text":
         return teacher_prompts(llm, table, examples), None
-    projector.eval()
     n_soft = projector.config.soft_tokens_per_passage(table.memory.shape[1])
     return student_prompts(llm, examples, n_soft), soft_tokens(projector, table, examples, llm.device)
 

@@ -45,11 +45,16 @@ def save_checkpoint(directory: Path, projector: torch.nn.Module, optimizer: torc
         os.replace(tmp, directory)
 
 
+def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The projector's ``state_dict`` out of a checkpoint's tensors."""
+    return {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
 def load_checkpoint(directory: Path, projector: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     """Restore weights, optimizer and RNG in place; returns the trainer state dict saved with them."""
     tensors = load_file(str(directory / TENSORS_FILE))
     meta = json.loads((directory / STATE_FILE).read_text())
-    projector.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    projector.load_state_dict(model_state(tensors))
     per_param: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
 from rag.errors import ProjectorMismatchError
 
@@ -68,8 +69,7 @@ class Projector(nn.Module):
                 raise FileNotFoundError(f"projector directory {directory} has no {name}; point to a folder "
                                         "written by Projector.save_pretrained or `squeezerag train`")
         model = cls(ProjectorConfig.load(directory / CONFIG_FILE))
-        state = load_file(str(directory / WEIGHTS_FILE))
-        model.load_state_dict({k: v.float() for k, v in state.items()})
+        model.load_weights_from(directory)
         return model.to(device).eval()
 
     def load_weights_from(self, path: str | Path) -> None:
@@ -80,11 +80,10 @@ class Projector(nn.Module):
         path = Path(path)
         if (path / WEIGHTS_FILE).exists():
             state = load_file(str(path / WEIGHTS_FILE))
-        elif (path / "checkpoint.safetensors").exists():
-            state = {k[len("model."):]: v for k, v in load_file(str(path / "checkpoint.safetensors")).items()
-                     if k.startswith("model.")}
+        elif (path / TENSORS_FILE).exists():
+            state = model_state(load_file(str(path / TENSORS_FILE)))
         else:
-            raise FileNotFoundError(f"{path} holds neither {WEIGHTS_FILE} nor checkpoint.safetensors; pass a "
+            raise FileNotFoundError(f"{path} holds neither {WEIGHTS_FILE} nor {TENSORS_FILE}; pass a "
                                     "projector folder or a stage checkpoint folder of `squeezerag train`")
         mine = self.state_dict()
         bad = [f"{k}: {tuple(v.shape)} vs {tuple(mine[k].shape)}" for k, v in state.items()
