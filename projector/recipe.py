@@ -26,6 +26,7 @@ from projector.data import (
     with_distractors,
 )
 from projector.model import Projector
+from projector.teacher_cache import TeacherCache
 from projector.train import TrainConfig, Trainer, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,10 @@ def run_recipe(cfg: RecipeConfig, out_dir: str | Path, progress: bool = True, un
     budget = until
     for name, train_cfg, examples in (("stage1", cfg.stage1, data.stage1), ("stage2", cfg.stage2, data.stage2)):
         # A fixed slice keeps per-epoch validation cheap; the benchmark measures the whole split.
-        trainer = Trainer(proj, llm, data.table, examples, train_cfg, out / name, val_examples=data.val[:160])
+        teacher = (TeacherCache(out / "data" / "teacher-topk.safetensors", llm, train_cfg.kl_top_k)
+                   if train_cfg.stage == "qa" else None)
+        trainer = Trainer(proj, llm, data.table, examples, train_cfg, out / name, val_examples=data.val[:160],
+                          teacher=teacher)
         done = _finished_steps(out / name)
         if trainer.total_steps == 0:
             continue

@@ -17,14 +17,19 @@ from rag.llm import LLM
 
 
 @torch.no_grad()
-def teacher_top_k(llm: LLM, table: PassageTable, examples: list[Example], n_keep: int,
-                  k: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``k`` teacher log-probs ``(batch, n_keep, k)`` (float) and their token ids ``(batch, n_keep, k)``."""
+def teacher_top_k(llm: LLM, table: PassageTable, examples: list[Example],
+                  k: int = 64) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per example, the teacher's top-``k`` log-probs and token ids on its target tokens, ``(n_target, k)`` each.
+
+    ``n_target`` is the example's number of target tokens (including the closing end-of-turn token).
+    """
     batch = P.assemble(llm, teacher_prompts(llm, table, examples), with_labels=True)
-    logits = target_logits(llm, batch, n_keep)
-    logp = torch.log_softmax(logits, dim=-1)
-    top = logp.topk(k, dim=-1)
-    return top.values.cpu(), top.indices.cpu()
+    n_target = (batch.labels != -100).sum(1).tolist()
+    logits = target_logits(llm, batch, max(n_target))
+    top = torch.log_softmax(logits, dim=-1).topk(k, dim=-1)
+    values, indices = top.values.cpu(), top.indices.cpu()
+    return [(values[row, values.shape[1] - n:], indices[row, indices.shape[1] - n:])
+            for row, n in enumerate(n_target)]
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from projector.checkpoint import load_checkpoint, save_checkpoint
 from projector.data import Example, PassageTable
 from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector
-from projector.teacher import teacher_top_k
+from projector.teacher_cache import TeacherCache
 from projector.views import soft_tokens, student_prompts
 from rag import prompt as P
 from rag.llm import LLM
@@ -55,7 +55,8 @@ class Trainer:
     """Trains ``projector`` on ``examples`` (rows of ``table``), checkpointing to ``out_dir/checkpoint``."""
 
     def __init__(self, projector: Projector, llm: LLM, table: PassageTable, examples: list[Example],
-                 config: TrainConfig, out_dir: str | Path, val_examples: list[Example] | None = None) -> None:
+                 config: TrainConfig, out_dir: str | Path, val_examples: list[Example] | None = None,
+                 teacher: TeacherCache | None = None) -> None:
         self.projector, self.llm, self.table, self.examples = projector, llm, table, examples
         self.config, self.out_dir = config, Path(out_dir)
         self.val_examples = val_examples or []
@@ -66,7 +67,8 @@ class Trainer:
         self.total_steps = min(total, config.max_steps) if config.max_steps is not None else total
         self.step = 0
         self.history: list[dict] = []
-        self._teacher_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        # The LLM is frozen, so the teacher's outputs are computed once (and kept on disk when given a path).
+        self.teacher = teacher or TeacherCache(None, llm, config.kl_top_k)
 
     # --- schedule and data order ---------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -105,8 +107,8 @@ class Trainer:
         loss_nll = nll(student, ids, mask)
         parts = {"nll": loss_nll.item()}
         loss = loss_nll
-        if with_kl and self.config.stage == "qa" and self.config.kl_weight > 0:
-            t_logp, t_idx = self._teacher(indices, examples, n_keep)
+        if with_kl and self.uses_teacher:
+            t_logp, t_idx = self._teacher(examples, n_keep)
             loss_kl = kl_top_k(student, t_idx.to(student.device), t_logp.to(student.device), mask,
                                self.config.temperature)
             parts["kl"] = loss_kl.item()
@@ -114,23 +116,13 @@ class Trainer:
         parts["loss"] = loss.item()
         return loss, parts
 
-    def _teacher(self, indices: list[int], examples: list[Example], n_keep: int):
-        """Cached teacher top-k, right-aligned into ``(batch, n_keep, k)`` (the LLM is frozen: compute once)."""
-        missing = [j for j, i in enumerate(indices) if i not in self._teacher_cache]
-        if missing:
-            logp, idx = teacher_top_k(self.llm, self.table, [examples[j] for j in missing], n_keep,
-                                      self.config.kl_top_k)
-            for row, j in enumerate(missing):
-                n_t = len(self.llm.tokenizer(examples[j].target, add_special_tokens=False).input_ids) + 1
-                self._teacher_cache[indices[j]] = (logp[row, -n_t:].half(), idx[row, -n_t:])
-        k = self.config.kl_top_k
-        out_logp = torch.zeros(len(indices), n_keep, k)
-        out_idx = torch.zeros(len(indices), n_keep, k, dtype=torch.long)
-        for row, i in enumerate(indices):
-            lp, ix = self._teacher_cache[i]
-            out_logp[row, n_keep - lp.shape[0]:] = lp.float()
-            out_idx[row, n_keep - ix.shape[0]:] = ix
-        return out_logp, out_idx
+    @property
+    def uses_teacher(self) -> bool:
+        return self.config.stage == "qa" and self.config.kl_weight > 0
+
+    def _teacher(self, examples: list[Example], n_keep: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher top-k log-probs and ids ``(batch, n_keep, k)``, right-aligned like the student's targets."""
+        return self.teacher.aligned(self.teacher.get(self.llm, self.table, examples), n_keep)
 
     # --- loop ------------------------------------------------------------------------------------
     def train_step(self) -> dict:
@@ -159,6 +151,9 @@ class Trainer:
                    disable=not progress)
         t0, running = time.perf_counter(), []
         stop = min(self.total_steps, until) if until is not None else self.total_steps
+        if self.uses_teacher and self.step < stop:
+            # Up front, in length-sorted batches: far less padding than the training batches would have.
+            self.teacher.fill(self.llm, self.table, self.examples, self.config.batch_size, progress=progress)
         while self.step < stop:
             parts = self.train_step()
             running.append(parts["loss"])
