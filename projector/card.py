@@ -13,6 +13,9 @@ import shutil
 from pathlib import Path
 
 STAGES = ("stage1", "stage2")
+# Written beside shipped weights: the run they came from, so a later `--init-from` of the shipped folder
+# still finds its ancestors (only where that run directory exists, i.e. on the machine that trained it).
+SOURCE_RUN_FILE = "source_run.json"
 _STAGE_NAMES = {"stage1": "paraphrase", "stage2": "QA + KL"}
 
 
@@ -36,6 +39,9 @@ def _run_of(weights: Path) -> tuple[Path | None, tuple[str, ...]]:
     """The run that wrote ``weights`` (its ``final/`` or a ``stageN/checkpoint``) and the stages behind them."""
     if weights.name == "final":
         return weights.parent, STAGES
+    if (weights / SOURCE_RUN_FILE).exists():
+        run = Path(json.loads((weights / SOURCE_RUN_FILE).read_text())["run_dir"])
+        return (run, STAGES) if run.exists() else (None, ())
     if weights.name == "checkpoint" and weights.parent.name in STAGES:
         return weights.parent.parent, STAGES[:STAGES.index(weights.parent.name) + 1]
     return None, ()
@@ -147,6 +153,7 @@ def write_card(run_dir: str | Path, out_dir: str | Path, command: str, bench_tab
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors"):
         shutil.copy2(run_dir / "final" / name, out_dir / name)
+    (out_dir / SOURCE_RUN_FILE).write_text(json.dumps({"run_dir": str(run_dir)}) + "\n")
     plot_losses(run_dir, out_dir / "loss.png")
     (out_dir / "README.md").write_text(render_card(run_dir, command, bench_table), encoding="utf-8")
     return out_dir

@@ -41,3 +41,11 @@ def test_card_follows_init_from_to_the_ancestor_stages(tiny_llm, tmp_path):
     card = (write_card(second, tmp_path / "card", command="c") / "README.md").read_text()
     assert "6 stage-1 steps and 30 stage-2 steps" in card
     assert "| second | stage2 | 36 | 2.000 |" in card and "squad, teacher" in card
+
+
+def test_card_follows_init_from_through_a_shipped_folder(tiny_llm, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _fake_run(first, tiny_llm, {"stage1": (6, 3.0), "stage2": (4, 2.5)})
+    shipped = write_card(first, tmp_path / "shipped", command="c")
+    _fake_run(second, tiny_llm, {"stage2": (30, 2.0)}, init_from=str(shipped))
+    assert lineage(second) == [(first, ("stage1", "stage2")), (second, ("stage2",))]
