@@ -28,7 +28,7 @@ def lineage(run_dir: Path) -> list[tuple[Path, tuple[str, ...]]]:
     """``(run, stages it contributed)``, oldest first, following each run's ``init_from`` back to its start."""
     chain: list[tuple[Path, tuple[str, ...]]] = []
     run, stages = run_dir, STAGES
-    while run is not None and (run / "recipe.json").exists() and len(chain) < 32:
+    while run is not None and (run / "recipe.json").exists() and run not in [r for r, _ in chain]:
         chain.append((run, tuple(s for s in stages if _history(run, s))))
         init = json.loads((run / "recipe.json").read_text()).get("init_from")
         run, stages = _run_of(Path(init)) if init else (None, ())
@@ -151,11 +151,13 @@ def render_card(run_dir: Path, command: str, bench_table: str = "") -> str:
 def write_card(run_dir: str | Path, out_dir: str | Path, command: str, bench_table: str = "") -> Path:
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Card and plot first: the run may descend from the very folder being replaced (its source_run.json).
+    card = render_card(run_dir, command, bench_table)
+    plot_losses(run_dir, out_dir / "loss.png")
     for name in ("config.json", "model.safetensors"):
         shutil.copy2(run_dir / "final" / name, out_dir / name)
     (out_dir / SOURCE_RUN_FILE).write_text(json.dumps({"run_dir": str(run_dir)}) + "\n")
-    plot_losses(run_dir, out_dir / "loss.png")
-    (out_dir / "README.md").write_text(render_card(run_dir, command, bench_table), encoding="utf-8")
+    (out_dir / "README.md").write_text(card, encoding="utf-8")
     return out_dir
 
 

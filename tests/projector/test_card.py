@@ -49,3 +49,13 @@ def test_card_follows_init_from_through_a_shipped_folder(tiny_llm, tmp_path):
     shipped = write_card(first, tmp_path / "shipped", command="c")
     _fake_run(second, tiny_llm, {"stage2": (30, 2.0)}, init_from=str(shipped))
     assert lineage(second) == [(first, ("stage1", "stage2")), (second, ("stage2",))]
+
+
+def test_shipping_over_the_ancestor_folder_keeps_the_lineage(tiny_llm, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _fake_run(first, tiny_llm, {"stage1": (6, 3.0), "stage2": (4, 2.5)})
+    shipped = write_card(first, tmp_path / "shipped", command="c")
+    _fake_run(second, tiny_llm, {"stage2": (30, 2.0)}, init_from=str(shipped))
+    card = (write_card(second, shipped, command="c") / "README.md").read_text()  # replaces its own parent
+    assert "6 stage-1 steps and 34 stage-2 steps" in card
+    assert lineage(second) == [(second, ("stage2",))]  # the folder now points at `second` itself: no loop
