@@ -16,12 +16,12 @@ import logging
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from projector.data import Example, PassageTable
 from projector.teacher import teacher_top_k
-from projector.views import teacher_prompts
 from rag.llm import LLM
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ class TeacherCache:
         todo = {key: ex for key, ex in todo.items() if key not in self.entries}
         if not todo:
             return
-        lengths = {key: len(p.ids) for key, p in zip(todo, teacher_prompts(llm, table, list(todo.values())))}
-        order = sorted(todo, key=lengths.__getitem__)
+        # Characters stand in for tokens: close enough to sort by, and no second tokenisation of every prompt.
+        order = sorted(todo, key=lambda key: _text_length(table, todo[key]))
         batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
         for i, keys in enumerate(tqdm(batches, desc="teacher top-k", disable=not progress)):
             self._compute(llm, table, keys, [todo[key] for key in keys])
@@ -87,8 +87,6 @@ class TeacherCache:
         tmp.replace(self.path)
 
     def _load(self) -> None:
-        from safetensors import safe_open
-
         with safe_open(str(self.path), framework="pt") as f:
             meta = f.metadata()
         found = {name: meta.get(name) for name in self.identity}
@@ -114,3 +112,7 @@ class TeacherCache:
             logp[row, n_keep - lp.shape[0]:] = lp.float()
             idx[row, n_keep - ix.shape[0]:] = ix.long()
         return logp, idx
+
+
+def _text_length(table: PassageTable, example: Example) -> int:
+    return sum(len(table.texts[r]) for r in example.passages) + len(example.question or "") + len(example.target)
