@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from projector.data import Example, PassageTable
@@ -89,15 +89,15 @@ class TeacherCache:
     def _load(self) -> None:
         with safe_open(str(self.path), framework="pt") as f:
             meta = f.metadata()
-        found = {name: meta.get(name) for name in self.identity}
-        if found != self.identity:
-            logger.warning("Ignoring teacher cache %s: it was computed for %s, not %s; it will be recomputed",
-                           self.path, found, self.identity)
-            return
-        tensors = load_file(str(self.path))
+            found = {name: meta.get(name) for name in self.identity}
+            if found != self.identity:
+                logger.warning("Ignoring teacher cache %s: it was computed for %s, not %s; it will be recomputed",
+                               self.path, found, self.identity)
+                return
+            logp, idx = f.get_tensor("logp"), f.get_tensor("idx")
         start = 0
         for key, n in zip(json.loads(meta["keys"]), json.loads(meta["lengths"])):
-            self.entries[key] = (tensors["logp"][start:start + n], tensors["idx"][start:start + n])
+            self.entries[key] = (logp[start:start + n], idx[start:start + n])
             start += n
         logger.info("Loaded %d cached teacher entries from %s", len(self.entries), self.path)
 

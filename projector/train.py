@@ -147,12 +147,12 @@ class Trainer:
             self.load(ckpt)
             logger.info("Resumed from %s at step %d/%d", ckpt, self.step, self.total_steps)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train[{self.config.stage}]",
-                   disable=not progress)
         stop = min(self.total_steps, until) if until is not None else self.total_steps
         if self.uses_teacher and self.step < stop:
             # Up front, in length-sorted batches: far less padding than the training batches would have.
             self.teacher.fill(self.llm, self.table, self.examples, self.config.batch_size, progress=progress)
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train[{self.config.stage}]",
+                   disable=not progress)
         t0, running = time.perf_counter(), []
         while self.step < stop:
             parts = self.train_step()
