@@ -5,6 +5,10 @@ short training runs are hard to tell apart by it. The mean NLL of the gold answe
 no context (closed book), with the passages as soft tokens (compressed) and as text (full text) is smooth,
 and gives ``NLL recovery = (closed - compressed) / (closed - full)`` on identical examples.
 
+``--task reconstruction`` scores stage-1 targets instead: the NLL of each validation paragraph's first
+tokens under its paraphrase instruction with no background, the soft tokens, or the text (a copy task).
+It says how much of a passage's wording the soft tokens carry, independently of any question.
+
 ``python -m projector.answer_nll RUN_DIR [--projector DIR ...]`` evaluates on RUN_DIR's validation split.
 """
 
@@ -19,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from projector.data import Example, PassageTable
+from projector.data import Example, PassageTable, paraphrase_examples
 from projector.losses import target_logits, target_mask_and_ids
 from projector.model import Projector
 from projector.views import closed_book_prompts, soft_tokens, student_prompts, teacher_prompts
@@ -33,7 +37,7 @@ VIEWS = ("closed_book", "full_text", "compressed")
 @torch.no_grad()
 def answer_nll(llm: LLM, table: PassageTable, examples: list[Example], view: str,
                projector: Projector | None = None, batch_size: int = 8, progress: bool = True) -> float:
-    """Mean NLL per gold-answer token (answer + end-of-turn) of ``examples`` under ``view``."""
+    """Mean NLL per target token (answer or passage, + end-of-turn) of ``examples`` under ``view``."""
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; choose one of {VIEWS}")
     if view == "compressed" and projector is None:
@@ -76,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", help="a `squeezerag train` run directory (its recipe.json and data/ cache are reused)")
     ap.add_argument("--projector", nargs="+", default=None, help="projector folders (default: RUN/final)")
     ap.add_argument("--limit", type=int, default=None, help="a seeded sample of N validation examples (default: all)")
+    ap.add_argument("--task", choices=("qa", "reconstruction"), default="qa",
+                    help="score gold answers (qa) or the validation paragraphs themselves (reconstruction)")
+    ap.add_argument("--target-tokens", type=int, default=128, help="reconstruction: passage tokens scored")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
@@ -84,9 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = RecipeConfig.from_json(run / "recipe.json")
     llm = LLM.load(cfg.llm)  # fp32: evaluation matches inference, not the bf16 training forward
     data = prepare_data(cfg, llm, load_embedder(cfg.embedder), run / "data", progress=False)
-    val = random.Random(cfg.seed).sample(data.val, args.limit) if args.limit else data.val
+    val = data.val
+    if args.task == "reconstruction":
+        rows = list(dict.fromkeys(ex.passages[0] for ex in data.val))
+        val = paraphrase_examples(data.table, rows, llm.tokenizer, args.target_tokens, seed=cfg.seed)
+    val = random.Random(cfg.seed).sample(val, min(args.limit, len(val))) if args.limit else val
     show = not args.quiet
-    result = {"examples": len(val), "closed_book": answer_nll(llm, data.table, val, "closed_book", progress=show),
+    result = {"task": args.task, "examples": len(val),
+              "closed_book": answer_nll(llm, data.table, val, "closed_book", progress=show),
               "full_text": answer_nll(llm, data.table, val, "full_text", progress=show), "projectors": {}}
     for path in args.projector or [str(run / "final")]:
         nll = answer_nll(llm, data.table, val, "compressed", Projector.from_pretrained(path), progress=show)

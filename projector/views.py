@@ -18,7 +18,7 @@ def student_prompts(llm: LLM, examples: list[Example], soft_per_passage: int,
                     with_target: bool = True) -> list[P.EncodedPrompt]:
     """Compressed view: one soft block per passage (QA examples) or a paraphrase instruction (stage 1)."""
     msgs = [P.soft_qa_message(ex.question, len(ex.passages), soft_per_passage) if ex.question is not None
-            else P.paraphrase_message(soft_per_passage, ex.instruction) for ex in examples]
+            else P.paraphrase_message(P.soft_block(soft_per_passage), ex.instruction) for ex in examples]
     return [P.encode_prompt(llm, m, target=ex.target if with_target else None) for m, ex in zip(msgs, examples)]
 
 
@@ -36,11 +36,20 @@ def soft_tokens(projector: Projector, table: PassageTable, examples: list[Exampl
 
 
 def teacher_prompts(llm: LLM, table: PassageTable, examples: list[Example]) -> list[P.EncodedPrompt]:
-    """Full-text view: the full-text-mode prompt with the passages as text, the same target appended."""
-    return [P.encode_prompt(llm, P.qa_message(ex.question, table.teacher_context(ex.passages)), target=ex.target)
+    """Full-text view: the full-text-mode prompt with the passages as text, the same target appended.
+
+    A stage-1 example's full-text view is its paraphrase instruction with the passage as text (a copy task).
+    """
+    return [P.encode_prompt(llm, _text_message(ex, table.teacher_context(ex.passages)), target=ex.target)
             for ex in examples]
 
 
 def closed_book_prompts(llm: LLM, examples: list[Example]) -> list[P.EncodedPrompt]:
-    """No-retrieval view: the question alone, the same target appended."""
-    return [P.encode_prompt(llm, P.qa_message(ex.question, None), target=ex.target) for ex in examples]
+    """No-retrieval view: the question (or paraphrase instruction) alone, the same target appended."""
+    return [P.encode_prompt(llm, _text_message(ex, None), target=ex.target) for ex in examples]
+
+
+def _text_message(ex: Example, contexts: list[str] | None) -> str:
+    if ex.question is not None:
+        return P.qa_message(ex.question, contexts)
+    return P.paraphrase_message(P.DOC_SEPARATOR.join(contexts or []), ex.instruction)

@@ -79,9 +79,10 @@ def soft_qa_message(question: str, n_passages: int, soft_per_passage: int) -> st
     return qa_message(question, [soft_block(soft_per_passage)] * n_passages)
 
 
-def paraphrase_message(n_soft: int, instruction: str) -> str:
-    """User message for stage-1 training: a soft block, then an instruction to restate it."""
-    return f"Background:\n{soft_block(n_soft)}\n\n{instruction}"
+def paraphrase_message(context: str, instruction: str) -> str:
+    """User message for stage-1 training: a background (a soft block in training), then an instruction to
+    restate it. The text or empty background views of the same message measure what soft tokens carry."""
+    return f"Background:\n{context}\n\n{instruction}"
 
 
 def format_passage(title: str, text: str) -> str:

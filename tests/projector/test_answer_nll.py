@@ -5,6 +5,7 @@ import torch
 from tiny_projector import make_projector
 
 from projector.answer_nll import answer_nll, nll_recovery
+from projector.data import paraphrase_examples
 from projector.train import TrainConfig, Trainer
 
 
@@ -26,6 +27,20 @@ def test_views_differ_and_are_finite(tiny_llm, table, examples):
     assert math.isfinite(closed) and math.isfinite(full) and closed != full
     with pytest.raises(ValueError, match="needs a projector"):
         answer_nll(tiny_llm, table, qa, "compressed", progress=False)
+
+
+def test_reconstruction_views(tiny_llm, table, tmp_path):
+    """Stage-1 examples get all three views; the compressed one is exactly the stage-1 training loss."""
+    rec = paraphrase_examples(table, range(4), tiny_llm.tokenizer, max_target_tokens=8)
+    proj = make_projector(tiny_llm).eval()
+    trainer = Trainer(proj, tiny_llm, table, rec, TrainConfig(stage="paraphrase", batch_size=4), tmp_path)
+    with torch.no_grad():
+        expected = trainer.loss([], rec, with_kl=False)[1]["nll"]
+    assert answer_nll(tiny_llm, table, rec, "compressed", proj, batch_size=4, progress=False) == pytest.approx(
+        expected, rel=1e-5)
+    closed = answer_nll(tiny_llm, table, rec, "closed_book", progress=False)
+    full = answer_nll(tiny_llm, table, rec, "full_text", progress=False)
+    assert math.isfinite(closed) and math.isfinite(full) and closed != full
 
 
 def test_nll_recovery():
