@@ -72,6 +72,14 @@ def nll_recovery(closed: float, compressed: float, full: float) -> float:
     return (closed - compressed) / gap if gap > 0 else float("nan")
 
 
+def emit_json(result: dict, out: str | None) -> None:
+    """Command-line output of the evaluation tools: the result as JSON on stdout, and in ``out`` if given."""
+    text = json.dumps(result, indent=1)
+    if out:
+        Path(out).write_text(text)
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     from indexer import load_embedder
     from projector.recipe import RecipeConfig, prepare_data
@@ -104,10 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         nll = answer_nll(llm, data.table, val, "compressed", Projector.from_pretrained(path), progress=show)
         result["projectors"][path] = {"nll": nll, "recovery": nll_recovery(result["closed_book"], nll,
                                                                            result["full_text"])}
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+    emit_json(result, args.out)
     return 0
 
 

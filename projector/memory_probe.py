@@ -149,6 +149,7 @@ def probe_memory(memory: np.ndarray, token_ids: Sequence[Sequence[int]], vocab: 
 def main(argv: list[str] | None = None) -> int:
     from indexer import load_embedder
     from indexer.build import embedding_inputs
+    from projector.answer_nll import emit_json
     from projector.recipe import RecipeConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -169,10 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     words = embedder.model[0].auto_model.get_input_embeddings().weight.detach().float() if args.tied else None
     result = probe_memory(memory, token_ids, tok.vocab_size, set(tok.all_special_ids),
                           ProbeConfig(hidden=args.hidden, tied=args.tied, epochs=args.epochs), words)
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+    emit_json(result, args.out)
     return 0
 
 
