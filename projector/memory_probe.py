@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexer import load_embedder
     from indexer.build import embedding_inputs
     from projector.answer_nll import emit_json
-    from projector.recipe import RecipeConfig
+    from projector.recipe import PASSAGES_FILE, RecipeConfig, memory_cache_file
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a `squeezerag train` run directory with a segments:m memory cache in data/")
@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     run = Path(args.run)
     cfg = RecipeConfig.from_json(run / "recipe.json")
-    memory = np.load(run / "data" / f"memory.{cfg.encoding.replace(':', '-')}.npy")
-    meta = json.loads((run / "data" / "passages.json").read_text())
+    memory = np.load(memory_cache_file(run / "data", cfg.encoding))
+    meta = json.loads((run / "data" / PASSAGES_FILE).read_text())
     embedder = load_embedder(cfg.embedder)
     tok = embedder.tokenizer
     inputs = [embedder.document_prompt + t for t in embedding_inputs(embedder, meta["titles"], meta["texts"])]

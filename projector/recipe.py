@@ -127,11 +127,18 @@ def prepare_data(cfg: RecipeConfig, llm, embedder, cache: Path, progress: bool =
     return RecipeData(table, stage1, stage2, val_examples, sorted({r.title for r in val if r.title}), counts)
 
 
+PASSAGES_FILE = "passages.json"  # titles and texts of the cached table, in row order
+
+
+def memory_cache_file(cache: Path, encoding: str) -> Path:
+    """Where a run's ``data/`` cache keeps the passage table's memory vectors in ``encoding``."""
+    return cache / f"memory.{encoding.replace(':', '-')}.npy"
+
+
 def _cached_table(cache: Path, embedder, titles: list[str], texts: list[str], encoding: str,
                   progress: bool) -> PassageTable:
     """Memory vectors are the slow part of data preparation: keep them across resumed runs."""
-    path = cache / f"memory.{encoding.replace(':', '-')}.npy"
-    meta = cache / "passages.json"
+    path, meta = memory_cache_file(cache, encoding), cache / PASSAGES_FILE
     if path.exists() and meta.exists() and json.loads(meta.read_text())["texts"] == texts:
         return PassageTable(titles, texts, np.load(path), encoding)
     table = build_passage_table(embedder, titles, texts, encoding, progress=progress)
