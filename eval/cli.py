@@ -33,7 +33,7 @@ examples:
 """
 
 # Kept literal so registration imports nothing; tests check them against eval.runner / eval.datasets.
-MODE_CHOICES = ("closed_book", "full_text", "compressed", "oracle", "oracle_compressed")
+MODE_CHOICES = ("closed_book", "full_text", "selected_text", "compressed", "oracle", "oracle_compressed")
 FORMAT_CHOICES = ("auto", "squad", "hotpotqa", "triviaqa", "nq", "jsonl", "csv")
 ARCH_CHOICES = ("mistral-7b", "qwen2-7b", "llama3-8b", "smollm2-135m", "tiny")
 
@@ -53,6 +53,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("benchmark")
     g.add_argument("--modes", nargs="+", choices=MODE_CHOICES, default=["closed_book", "full_text", "compressed"])
+    g.add_argument("--window-width", type=int, default=14,
+                   help="selected_text: embedder wordpieces kept per passage (default 14)")
     g.add_argument("--k", nargs="+", type=int, default=None,
                    help="passages per question (default 3); with --timing-only, several (default 1 5 10)")
     g.add_argument("--limit", type=int, help="first N questions after a seeded shuffle")
@@ -142,7 +144,10 @@ def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
         index = dataset_index(records, embedder=args.embedder, encodings=encodings, progress=progress)
     else:
         index = args.index
-    return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector)
+    from rag.selection import WindowConfig
+
+    return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector,
+               window=WindowConfig(width=args.window_width))
 
 
 def _benchmark(args: argparse.Namespace) -> int:

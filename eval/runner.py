@@ -43,11 +43,12 @@ from eval.summary import retrieval_summary, summarise
 
 logger = logging.getLogger(__name__)
 
-ALL_MODES = ("closed_book", "full_text", "compressed", "oracle", "oracle_compressed")
+ALL_MODES = ("closed_book", "full_text", "selected_text", "compressed", "oracle", "oracle_compressed")
 DEFAULT_MODES = ("closed_book", "full_text", "compressed")
-RAG_MODE = {"closed_book": "closed_book", "full_text": "full_text", "compressed": "compressed",
+RAG_MODE = {"closed_book": "closed_book", "full_text": "full_text", "selected_text": "selected_text",
+            "compressed": "compressed",
             "oracle": "full_text", "oracle_compressed": "compressed"}
-RETRIEVAL_MODES = ("full_text", "compressed")
+RETRIEVAL_MODES = ("full_text", "selected_text", "compressed")
 GOLD_MODES = ("oracle", "oracle_compressed")
 OUTPUT_FILES = ("config.json", "predictions.jsonl", "metrics.json", "report.md", "report.png")
 _RETRIEVAL_CHUNK = 256

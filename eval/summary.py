@@ -34,8 +34,8 @@ from eval.records import QARecord
 logger = logging.getLogger(__name__)
 
 SCORES = ("accuracy", "em", "f1")
-# compressed mode -> the text mode whose gain over closed book it should recover
-RECOVERY_REFERENCES = {"compressed": "full_text", "oracle_compressed": "oracle"}
+# compressed (or cut) mode -> the text mode whose gain over closed book it should recover
+RECOVERY_REFERENCES = {"compressed": "full_text", "selected_text": "full_text", "oracle_compressed": "oracle"}
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

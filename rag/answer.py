@@ -7,8 +7,8 @@ from typing import Literal
 
 from indexer.index import Hit
 
-Mode = Literal["closed_book", "full_text", "compressed"]
-MODES: tuple[str, ...] = ("closed_book", "full_text", "compressed")
+Mode = Literal["closed_book", "full_text", "selected_text", "compressed"]
+MODES: tuple[str, ...] = ("closed_book", "full_text", "selected_text", "compressed")
 
 
 @dataclass
@@ -26,8 +26,8 @@ class Timings:
 class Answer:
     """An answer with its evidence and its cost.
 
-    ``context_tokens``: tokens the context occupies in the prompt (text tokens for full_text, soft tokens
-    for compressed, 0 for closed_book). ``prompt_tokens``: the whole prompt.
+    ``context_tokens``: tokens the context occupies in the prompt (text tokens for full_text and
+    selected_text, soft tokens for compressed, 0 for closed_book). ``prompt_tokens``: the whole prompt.
     """
 
     question: str

@@ -96,7 +96,7 @@ def _add_ask_command(sub) -> None:
     p = sub.add_parser("ask", help="answer a question from an index")
     p.add_argument("question")
     p.add_argument("--index", default=None, help="index directory (default: the demo index)")
-    p.add_argument("--mode", default="full_text", choices=["closed_book", "full_text", "compressed"])
+    p.add_argument("--mode", default="full_text", choices=["closed_book", "full_text", "selected_text", "compressed"])
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--llm", default=None, help="Hugging Face causal LM name or path (default: bundled SmolLM2)")
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")

@@ -30,7 +30,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from rag.pipeline import RAG
 
     rag = RAG.from_defaults(index_dir=args.index, progress=not args.quiet)
-    modes = ["closed_book", "full_text"] + (["compressed"] if rag.projector is not None else [])
+    modes = ["closed_book", "full_text", "selected_text"] + (["compressed"] if rag.projector is not None else [])
     print(f"squeezerag demo — index: {rag.index.dir} ({len(rag.index)} passages), LLM: {rag.llm.id}, "
           f"k={args.k}\n")
     hits = rag.retrieve(args.questions, args.k)

@@ -1,10 +1,12 @@
-"""The RAG pipeline: retrieve, then answer closed-book, from full text, or from soft tokens."""
+"""The RAG pipeline: retrieve, then answer closed-book, from full text, from question-aware windows of the
+text, or from soft tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
+from dataclasses import asdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from rag import prompt as P
 from rag.answer import MODES, Answer, Timings
 from rag.errors import InvalidQuestionError, SqueezeRagError
 from rag.llm import LLM
+from rag.selection import WindowConfig, select_windows
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +32,13 @@ class RAG:
 
     ``mode="compressed"`` needs a projector trained for this (embedder, LLM) pair; it reads the hits'
     memory vectors from the index (no re-embedding) and turns each passage into a few soft tokens.
+    ``mode="selected_text"`` cuts each passage to its question-aware window (``window``, see
+    :mod:`rag.selection`) and reads it as text: the untrained baseline at a similar token budget.
     """
 
     def __init__(self, index: Index | str | Path | None = None, llm: LLM | str | None = None,
                  embedder=None, projector: Projector | str | Path | None = None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, window: WindowConfig = WindowConfig()) -> None:
         if isinstance(index, (str, Path)):
             index = Index.load(index, embedder=embedder)
         self.index: Index | None = index
@@ -45,6 +50,7 @@ class RAG:
         if projector is not None:
             self.set_projector(projector)
         self.max_new_tokens = max_new_tokens
+        self.window = window
 
     @classmethod
     def from_defaults(cls, index_dir: str | Path | None = None, progress: bool = True, **kwargs) -> RAG:
@@ -141,7 +147,8 @@ class RAG:
     def describe(self) -> dict:
         """Model ids and fingerprints: what a benchmark records to be reproducible."""
         info: dict = {"llm": self.llm.id, "llm_dtype": str(self.llm.dtype), "device": str(self.llm.device),
-                      "prompt_version": P.PROMPT_VERSION, "max_new_tokens": self.max_new_tokens}
+                      "prompt_version": P.PROMPT_VERSION, "max_new_tokens": self.max_new_tokens,
+                      "window": asdict(self.window)}
         if self.index is not None:
             manifest_bytes = (Path(self.index.dir) / "manifest.json").read_bytes()
             info["embedder"] = self.index.manifest.embedder.id
@@ -159,8 +166,11 @@ class RAG:
         if mode == "closed_book":
             prompts = [P.encode_prompt(self.llm, P.qa_message(q, None)) for q in questions]
             return prompts, None, [0] * len(questions)
-        if mode == "full_text":
-            contexts = [[P.format_passage(h.title, h.text) for h in hs] for hs in hits]
+        if mode in ("full_text", "selected_text"):
+            texts = [[h.text for h in hs] for hs in hits]
+            if mode == "selected_text":
+                texts = select_windows(self.embedder, questions, texts, self.window)
+            contexts = [[P.format_passage(h.title, t) for h, t in zip(hs, ts)] for hs, ts in zip(hits, texts)]
             prompts = [P.encode_prompt(self.llm, P.qa_message(q, c)) for q, c in zip(questions, contexts)]
             counts = [self._count_tokens(P.DOC_SEPARATOR.join(c)) for c in contexts]
             return prompts, None, counts

@@ -12,7 +12,7 @@ from eval.compare import compare_runs
 from eval.errors import BenchmarkError
 from eval.runner import ALL_MODES, OUTPUT_FILES, run_benchmark, select_records
 
-FIVE_MODES = ALL_MODES
+EVERY_MODE = ALL_MODES
 
 
 def _rows(folder: Path) -> list[dict]:
@@ -25,7 +25,7 @@ def _strip_timings(rows: list[dict]) -> list[dict]:
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    run_benchmark(FakeRAG(), make_records(), modes=FIVE_MODES, k=2, out_dir=tmp_path / "run", progress=False,
+    run_benchmark(FakeRAG(), make_records(), modes=EVERY_MODE, k=2, out_dir=tmp_path / "run", progress=False,
                   dataset={"path": "fake"}, n_bootstrap=200)
     return tmp_path / "run"
 
@@ -41,24 +41,25 @@ def test_writes_every_file(run_dir: Path) -> None:
     assert config["rag"]["llm"] == "fake-llm" and config["machine"]["cpu_count"]
     assert sorted(config["record_ids"]) == sorted(r.id for r in make_records())
     rows = _rows(run_dir)
-    assert len(rows) == 8 * 5
+    assert len(rows) == 8 * len(ALL_MODES)
     expected = {"id", "question", "mode", "prediction", "answers", "em", "f1", "accuracy", "context_tokens",
                 "prompt_tokens", "new_tokens", "timings", "retrieved", "flops"}
     assert expected <= set(rows[0])
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert list(metrics["modes"]) == list(FIVE_MODES)
+    assert list(metrics["modes"]) == list(EVERY_MODE)
     report = (run_dir / "report.md").read_text()
     assert "## Quality" in report and "`oracle_compressed`" in report and "report.png" in report
 
 
 def test_retrieval_once_and_identical_across_modes(tmp_path: Path) -> None:
     rag = FakeRAG()
-    result = run_benchmark(rag, make_records(), modes=FIVE_MODES, k=3, progress=False, n_bootstrap=50,
+    result = run_benchmark(rag, make_records(), modes=EVERY_MODE, k=3, progress=False, n_bootstrap=50,
                            warmup=False)
     assert rag.retrieve_calls == [(8, 3)]
-    assert [mode for mode, _ in rag.answer_calls] == ["closed_book", "full_text", "compressed", "full_text",
-                                                      "compressed"]  # oracle modes map to the RAG's modes
-    assert rag.answer_calls[1][1] is rag.answer_calls[2][1]  # full_text and compressed: the very same hits
+    assert [mode for mode, _ in rag.answer_calls] == ["closed_book", "full_text", "selected_text", "compressed",
+                                                      "full_text", "compressed"]  # oracle modes -> RAG modes
+    # full_text, selected_text and compressed: the very same hits
+    assert rag.answer_calls[1][1] is rag.answer_calls[2][1] is rag.answer_calls[3][1]
     full, comp = result.predictions_for("full_text"), result.predictions_for("compressed")
     assert [r["retrieved"] for r in full] == [r["retrieved"] for r in comp]
     assert all(len(r["retrieved"]["ids"]) == 3 for r in full)
@@ -90,12 +91,12 @@ def test_limit_takes_first_n_after_seeded_shuffle() -> None:
 
 def test_no_projector_skips_compressed_modes(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING"):
-        result = run_benchmark(FakeRAG(with_projector=False), make_records(), modes=FIVE_MODES, k=2,
+        result = run_benchmark(FakeRAG(with_projector=False), make_records(), modes=EVERY_MODE, k=2,
                                progress=False, n_bootstrap=50)
     assert set(result.config["skipped_modes"]) == {"compressed", "oracle_compressed"}
     assert "projector" in result.config["skipped_modes"]["compressed"]
     assert "Skipping mode 'compressed'" in caplog.text
-    assert {r["mode"] for r in result.predictions} == {"closed_book", "full_text", "oracle"}
+    assert {r["mode"] for r in result.predictions} == {"closed_book", "full_text", "selected_text", "oracle"}
 
 
 def test_oracle_modes_get_gold_hits() -> None:

@@ -21,7 +21,7 @@ def tiny_rag(tiny_index):
     return RAG(index=tiny_index, llm=llm, projector=_projector(llm, tiny_index), max_new_tokens=6)
 
 
-@pytest.mark.parametrize("mode", ["closed_book", "full_text", "compressed"])
+@pytest.mark.parametrize("mode", ["closed_book", "full_text", "selected_text", "compressed"])
 def test_ask_every_mode(tiny_rag, mode):
     ans = tiny_rag.ask("Which river flows through the town?", k=2, mode=mode)
     assert ans.mode == mode and isinstance(ans.text, str)
@@ -71,3 +71,17 @@ def test_compressed_without_projector_says_how_to_get_one(tiny_index):
     rag = RAG(index=tiny_index, llm=make_tiny_llm("llama"))
     with pytest.raises(Exception, match="projector"):
         rag.ask("Who founded the company?", mode="compressed")
+
+
+def test_selected_text_with_a_wide_window_is_full_text(tiny_rag):
+    from rag.selection import WindowConfig
+
+    qs = ["Which river flows through the town?", "Who founded the company?"]
+    hits = tiny_rag.retrieve(qs, 2)
+    full = tiny_rag.answer(qs, hits, "full_text")
+    tiny_rag.window = WindowConfig(width=10_000)
+    wide = tiny_rag.answer(qs, hits, "selected_text")
+    assert [(a.text, a.context_tokens) for a in wide] == [(a.text, a.context_tokens) for a in full]
+    tiny_rag.window = WindowConfig(width=4)
+    narrow = tiny_rag.answer(qs, hits, "selected_text")
+    assert all(n.context_tokens < f.context_tokens for n, f in zip(narrow, full))

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import torch
+
+from rag.selection import TokenStates, WindowConfig, cut_window, select_windows, token_states, window_start
+
+
+def test_window_start_takes_the_best_sum_then_shifts():
+    scores = torch.tensor([0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert window_start(scores, width=3, shift=0.0) in (1, 2)
+    assert window_start(scores, width=2, shift=0.0) == 2
+    assert window_start(scores, width=2, shift=0.5) == 3
+    # the shift never runs past the end, and a short passage starts at 0
+    assert window_start(torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]), width=2, shift=0.5) == 3
+    assert window_start(torch.ones(3), width=5, shift=0.5) == 0
+
+
+def _one_hot_passage(words: list[str]) -> tuple[str, TokenStates]:
+    text = " ".join(words)
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
+    spans = np.stack([starts, starts + np.array([len(w) for w in words])], axis=1)
+    vocab = sorted(set(words))
+    states = torch.nn.functional.one_hot(torch.tensor([vocab.index(w) for w in words]), len(vocab)).float()
+    return text, TokenStates(states, spans, words)
+
+
+def test_cut_window_covers_the_words_the_question_matches():
+    text, passage = _one_hot_passage("a b c d river e f g h i j k".split())
+    keys = passage.states[[4]]  # the question is about "river"
+    assert "river" in cut_window(text, passage, keys, WindowConfig(width=3, shift=0.0))
+    # shifted forward: the window now starts at the matched word, covering what follows it
+    assert cut_window(text, passage, keys, WindowConfig(width=3, shift=2 / 3)) == "river e f"
+    assert cut_window(text, passage, keys, WindowConfig(width=50)) == text
+
+
+def test_windows_are_short_substrings_of_their_passages(tiny_embedder, tiny_corpus_records):
+    texts = [r["text"] for r in tiny_corpus_records[:5]]
+    questions = ["How tall is the mountain?", "When was the harbor built?"]
+    config = WindowConfig(width=6)
+    windows = select_windows(tiny_embedder, questions, [texts[:3], texts[3:]], config)
+    assert [len(w) for w in windows] == [3, 2]
+    for window, text in zip(windows[0] + windows[1], texts):
+        assert window and window in text
+        n = len(tiny_embedder.tokenizer(window, add_special_tokens=False)["input_ids"])
+        assert n <= config.width
+
+
+def test_token_spans_point_at_their_wordpieces(tiny_embedder):
+    text = "The harbor of Tesk was built in 1742."
+    (states,) = token_states(tiny_embedder, [text])
+    assert states.states.shape[0] == len(states.tokens) == len(states.spans)
+    assert torch.allclose(states.states.norm(dim=-1), torch.ones(len(states.tokens)))
+    for token, (start, end) in zip(states.tokens, states.spans):
+        assert text[start:end].lower() == token.removeprefix("##").lower()
+
+
+def test_bad_window_arguments_are_refused(tiny_embedder):
+    with pytest.raises(ValueError, match="width"):
+        WindowConfig(width=0)
+    with pytest.raises(ValueError, match="passage lists"):
+        select_windows(tiny_embedder, ["one question"], [], WindowConfig())
