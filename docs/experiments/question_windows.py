@@ -6,7 +6,8 @@ to its W-wordpiece question-aware window exactly as the `selected_text` mode doe
 MiniLM wordpiece states against the question's content wordpieces, best window shifted W/3 forward). Then:
 
   rates W...           how often the gold answer survives in the k=3 windows (no LLM; also the lead-W baseline)
-  text W [lead]        the frozen LLM reads the windows as text (full_text mode on cut passages)
+  text W [lead] [notitles]  the frozen LLM reads the windows as text (full_text mode on cut passages; without
+                       the "Title: " prefix with `notitles`)
   align OUT EPOCHS     a token-level projector (tokens_per_vector=1, no pooling) trained without the LLM to
                        map each wordpiece state onto the LLM input embedding of the token it starts in
                        (contrastive over the whole vocabulary, temperature 0.05; 3,788 training passages)
@@ -87,13 +88,14 @@ def rates(widths: list[int]) -> None:
                   f"{np.mean(got):.3f} (in the full passages {full:.3f})", flush=True)
 
 
-def text_windows(width: int, lead: bool) -> None:
+def text_windows(width: int, lead: bool, titles: bool) -> None:
     selected, hits = validation()
     rag = RAG(index=None, embedder=embedder)
-    cut = [[replace(h, text=window(r.question, h.text, width, lead)[1]) for h in hs] for r, hs in zip(selected, hits)]
+    cut = [[replace(h, text=window(r.question, h.text, width, lead)[1], title=h.title if titles else "")
+            for h in hs] for r, hs in zip(selected, hits)]
     answers = rag.answer([r.question for r in selected], cut, mode="full_text")
-    report(f"text windows W={width}{' lead' if lead else ''}, {np.mean([a.context_tokens for a in answers]):.1f} "
-           "context tokens", [a.text for a in answers], selected)
+    report(f"text windows W={width}{' lead' if lead else ''}{'' if titles else ' no titles'}, "
+           f"{np.mean([a.context_tokens for a in answers]):.1f} context tokens", [a.text for a in answers], selected)
 
 
 def aligned_pairs(llm: LLM, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +203,7 @@ if __name__ == "__main__":
     if command == "rates":
         rates([int(a) for a in args])
     elif command == "text":
-        text_windows(int(args[0]), lead="lead" in args)
+        text_windows(int(args[0]), lead="lead" in args, titles="notitles" not in args)
     elif command == "align":
         align(args[0], int(args[1]))
     elif command == "finetune":
