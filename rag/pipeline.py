@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import asdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ class RAG:
 
     def __init__(self, index: Index | str | Path | None = None, llm: LLM | str | None = None,
                  embedder=None, projector: Projector | str | Path | None = None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, window: WindowConfig = WindowConfig()) -> None:
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, window: WindowConfig | None = None) -> None:
         if isinstance(index, (str, Path)):
             index = Index.load(index, embedder=embedder)
         self.index: Index | None = index
@@ -50,7 +50,7 @@ class RAG:
         if projector is not None:
             self.set_projector(projector)
         self.max_new_tokens = max_new_tokens
-        self.window = window
+        self.window = window or WindowConfig()
 
     @classmethod
     def from_defaults(cls, index_dir: str | Path | None = None, progress: bool = True, **kwargs) -> RAG:

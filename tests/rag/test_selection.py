@@ -59,3 +59,19 @@ def test_bad_window_arguments_are_refused(tiny_embedder):
         WindowConfig(width=0)
     with pytest.raises(ValueError, match="passage lists"):
         select_windows(tiny_embedder, ["one question"], [], WindowConfig())
+
+
+@pytest.mark.integration
+def test_real_embedder_window_holds_the_answer(torch_threads):
+    from indexer import load_embedder
+
+    passage = ("The city of Varnholm lies on the northern coast and is known for its fishing fleet and its old "
+               "wooden churches. The harbour was rebuilt after a storm destroyed the piers in 1861. The rebuilding "
+               "was paid for by a merchant named Elias Brandt, who had made his fortune in the salt trade. Today "
+               "the town hosts a music festival every summer that draws visitors from across the region.")
+    questions = ["Who paid for the rebuilding of the harbour?", "When did a storm destroy the piers?"]
+    with torch_threads():
+        windows = select_windows(load_embedder(), questions, [[passage], [passage]], WindowConfig(width=14))
+    # each window sits on the sentence the question paraphrases
+    assert "rebuilding was paid for" in windows[0][0] and "storm destroyed the piers in 1861" in windows[1][0]
+    assert len(windows[0][0]) < len(passage) / 3
