@@ -33,7 +33,8 @@ class WindowConfig:
 
     ``width``: embedder wordpieces per passage (14 keeps ~8x fewer LLM context tokens than full passages of
     ~140 tokens). ``shift``: fraction of ``width`` the best-matching window moves forward. ``max_length``:
-    wordpieces read per passage or question (longer inputs are truncated, as at indexing).
+    wordpieces read per passage or question, capped at the embedder's ``max_seq_length`` (the rest of a longer
+    passage is never selected).
     """
 
     width: int = 14
@@ -63,6 +64,7 @@ def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256) -> 
     if not texts:
         return []
     tok = embedder.tokenizer
+    max_length = min(max_length, embedder.max_seq_length)  # never past the model's position table
     features = tok(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt",
                    return_offsets_mapping=True, return_special_tokens_mask=True)
     spans = features.pop("offset_mapping").numpy()

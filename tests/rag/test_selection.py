@@ -75,3 +75,9 @@ def test_real_embedder_window_holds_the_answer(torch_threads):
     # each window sits on the sentence the question paraphrases
     assert "rebuilding was paid for" in windows[0][0] and "storm destroyed the piers in 1861" in windows[1][0]
     assert len(windows[0][0]) < len(passage) / 3
+
+
+def test_long_passages_are_read_up_to_the_embedder_limit(tiny_embedder):
+    text = " ".join(["river"] * 500)
+    (states,) = token_states(tiny_embedder, [text], max_length=10_000)
+    assert states.states.shape[0] == tiny_embedder.max_seq_length - 2  # [CLS] and [SEP] left out
