@@ -18,7 +18,10 @@ MiniLM wordpiece states against the question's content wordpieces, best window s
 
 Evaluation: the 200 validation questions of the README tables (6 held-out articles, seed 0), top-3 retrieval
 over their 242 paragraphs, as `squeezerag bench`. Needs runs/proj-e2/data/passages.json for `align`.
-Measured on the 2-core CPU (2026-11-24) in the README section "Selecting instead of pooling".
+Measured on the 2-core CPU (2026-11-24) in the README section "Selecting instead of pooling". The align and
+finetune numbers there came from a first version of this script that fed the projector unnormalised
+wordpiece states; the projector's input LayerNorm makes that equivalent up to its epsilon (the `soft ... snap`
+evaluation of that projector gives the same 0.105 with either).
 """
 import json
 import random
