@@ -100,6 +100,8 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--llm", default=None, help="Hugging Face causal LM name or path (default: bundled SmolLM2)")
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
+    p.add_argument("--window-width", type=int, default=14,
+                   help="selected_text: embedder wordpieces kept per passage (default 14)")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--quiet", action="store_true")
@@ -110,10 +112,11 @@ def _ask(args) -> int:
     from rag.cli_demo import print_answer
     from rag.demo_index import default_projector_dir, ensure_demo_index
     from rag.pipeline import RAG
+    from rag.selection import WindowConfig
 
     index = args.index or ensure_demo_index(progress=not args.quiet)
     projector = args.projector or (default_projector_dir() if args.mode == "compressed" else None)
-    rag = RAG(index=index, llm=args.llm, projector=projector)
+    rag = RAG(index=index, llm=args.llm, projector=projector, window=WindowConfig(width=args.window_width))
     answer = rag.ask(args.question, k=args.k, mode=args.mode, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
