@@ -96,20 +96,29 @@ def window_start(scores: torch.Tensor, width: int, shift: float) -> int:
     return min(best + int(shift * width), n - width)
 
 
-def cut_window(text: str, passage: TokenStates, keys: torch.Tensor, config: WindowConfig) -> str:
-    """The substring of ``text`` covering the selected window (the whole text when it is short enough)."""
+def window_span(passage: TokenStates, keys: torch.Tensor, config: WindowConfig) -> tuple[int, int]:
+    """``[start, end)`` wordpiece range of the selected window: max-sim of the passage's states against the
+    question ``keys`` ``(q, d)``, best ``config.width`` window, shifted; all of a short passage."""
     n = passage.states.shape[0]
     if n <= config.width:
-        return text
+        return 0, n
     scores = (passage.states @ keys.T).max(dim=1).values if keys.shape[0] else passage.states.new_zeros(n)
     start = window_start(scores, config.width, config.shift)
-    end = start + config.width
+    return start, start + config.width
+
+
+def cut_window(text: str, passage: TokenStates, keys: torch.Tensor, config: WindowConfig) -> str:
+    """The substring of ``text`` covering the selected window (the whole text when it is short enough)."""
+    if passage.states.shape[0] <= config.width:
+        return text
+    start, end = window_span(passage, keys, config)
     return text[int(passage.spans[start][0]):int(passage.spans[end - 1][1])]
 
 
 def select_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
-                   config: WindowConfig = WindowConfig()) -> list[list[str]]:
+                   config: WindowConfig | None = None) -> list[list[str]]:
     """For each question, its passages cut to their question-aware windows (same order and nesting)."""
+    config = config or WindowConfig()
     if len(questions) != len(passages):
         raise ValueError(f"got {len(questions)} questions but {len(passages)} passage lists")
     flat = [text for texts in passages for text in texts]

@@ -44,7 +44,7 @@ from projector.model import Projector
 from rag import RAG
 from rag import prompt as P
 from rag.llm import LLM
-from rag.selection import WindowConfig, question_keys, token_states, window_start
+from rag.selection import WindowConfig, question_keys, token_states, window_span
 
 SQUAD = "../shared/data/squad/squad-v1.1-dev-pool.json"
 VAL = ["Chloroplast", "Construction", "Economic_inequality", "Normans", "Oxygen", "Victoria_(Australia)"]
@@ -57,12 +57,10 @@ def window(question: str, text: str, width: int, lead: bool = False) -> tuple[to
     """The selected window (rag.selection, as the selected_text mode) as normalised wordpiece states
     ``(<=width, d)`` and as text; ``lead``: the passage's first ``width`` wordpieces instead."""
     q, p = token_states(embedder, [question, text])
-    n = p.states.shape[0]
-    if lead or n <= width:
-        start = 0
+    if lead:
+        start, end = 0, min(width, p.states.shape[0])
     else:
-        start = window_start((p.states @ question_keys(q).T).max(dim=1).values, width, WindowConfig().shift)
-    end = min(start + width, n)
+        start, end = window_span(p, question_keys(q), WindowConfig(width=width))
     return p.states[start:end], text[int(p.spans[start][0]):int(p.spans[end - 1][1])]
 
 
