@@ -55,6 +55,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--modes", nargs="+", choices=MODE_CHOICES, default=["closed_book", "full_text", "compressed"])
     g.add_argument("--window-width", type=int, default=14,
                    help="selected_text: embedder wordpieces kept per passage (default 14)")
+    g.add_argument("--window-scorer", default="auto",
+                   help="selected_text: window scorer folder, 'none' (untrained max-sim rule), or 'auto' (the "
+                        "shipped one with the default embedder)")
     g.add_argument("--k", nargs="+", type=int, default=None,
                    help="passages per question (default 3); with --timing-only, several (default 1 5 10)")
     g.add_argument("--limit", type=int, help="first N questions after a seeded shuffle")
@@ -132,6 +135,21 @@ def _projector(args: argparse.Namespace) -> Any:
     return Projector.from_pretrained(args.projector)
 
 
+def _window_scorer(args: argparse.Namespace) -> Any:
+    """The window scorer folder for selected_text, or None (the untrained max-sim rule)."""
+    if args.window_scorer == "none":
+        return None
+    if args.window_scorer == "auto":
+        if args.embedder:
+            logger.warning("--window-scorer auto: no shipped scorer for a non-default embedder; selected_text "
+                           "uses the untrained rule. Fix: pass --window-scorer DIR from `squeezerag train-windows`.")
+            return None
+        from rag.demo_index import default_window_scorer_dir
+
+        return default_window_scorer_dir()
+    return args.window_scorer
+
+
 def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
     """The RAG for a bench run: index from --index or from the dataset's contexts, LLM, projector."""
     from rag import RAG
@@ -147,7 +165,7 @@ def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
     from rag.selection import WindowConfig
 
     return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector,
-               window=WindowConfig(width=args.window_width))
+               window=WindowConfig(width=args.window_width), window_scorer=_window_scorer(args))
 
 
 def _benchmark(args: argparse.Namespace) -> int:

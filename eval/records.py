@@ -5,7 +5,8 @@
   an open-retrieval benchmark needs no external dump (``bench --corpus-from-dataset``);
 - :func:`split_by_article` — a deterministic train/validation split *by article*: questions about one
   paragraph share its answers, so a split by question leaks the validation answers into training;
-- :func:`filter_articles` — keep the records of some articles (titles match ignoring case and ``_``/space);
+- :func:`filter_articles` / :func:`without_articles` — keep / drop the records of some articles (titles match
+  ignoring case and ``_``/space);
 - :func:`records_fingerprint` — a short hash of the questions and answers, written into run configs.
 """
 
@@ -102,6 +103,12 @@ def filter_articles(records: Sequence[QARecord], articles: Sequence[str]) -> lis
     kept = [r for r in records if _title_keys(r.title) & wanted.keys()]
     logger.info("Kept %d of %d records from %d article(s)", len(kept), len(records), len(wanted))
     return kept
+
+
+def without_articles(records: Sequence[QARecord], articles: Sequence[str]) -> list[QARecord]:
+    """Records of every other article (the complement of :func:`filter_articles`; unknown titles are fine)."""
+    unwanted = {_title_key(a) for a in articles}
+    return [r for r in records if not _title_keys(r.title) & unwanted]
 
 
 def split_by_article(records: Sequence[QARecord], n_val_articles: int,

@@ -5,7 +5,6 @@ Composed with the LLM (it only produces rows of ``inputs_embeds``), never a subc
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from torch import nn
 from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
 from rag.errors import ProjectorMismatchError
+from rag.fingerprint import module_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +95,7 @@ class Projector(nn.Module):
 
     def fingerprint(self) -> str:
         """sha256 over config and weights: identifies the projector in benchmark configs."""
-        h = hashlib.sha256(repr(sorted(vars(self.config).items())).encode())
-        for k, v in sorted(self.state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().float().cpu().numpy().tobytes())
-        return h.hexdigest()[:16]
+        return module_fingerprint(self.config, self)
 
     # --- compatibility -------------------------------------------------------------------------
     def check_compatible(self, embedder_id: str, embed_dim: int, llm_id: str, llm_hidden: int,

@@ -3,7 +3,7 @@
     squeezerag index build CORPUS OUT [--embedder --factory --chunk-tokens --memory ...]
     squeezerag index info DIR | index add DIR CORPUS | index add-memory DIR --encoding segments:8
     squeezerag ask QUESTION --index DIR [--mode --k]
-    squeezerag demo | train | bench | bench-index
+    squeezerag demo | train | train-windows | bench | bench-index
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
     p.add_argument("--window-width", type=int, default=14,
                    help="selected_text: embedder wordpieces kept per passage (default 14)")
+    p.add_argument("--window-scorer", default=None,
+                   help="selected_text: window scorer folder, or 'none' for the untrained rule (default: shipped)")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--quiet", action="store_true")
@@ -110,13 +112,17 @@ def _add_ask_command(sub) -> None:
 
 def _ask(args) -> int:
     from rag.cli_demo import print_answer
-    from rag.demo_index import default_projector_dir, ensure_demo_index
+    from rag.demo_index import default_projector_dir, default_window_scorer_dir, ensure_demo_index
     from rag.pipeline import RAG
     from rag.selection import WindowConfig
 
     index = args.index or ensure_demo_index(progress=not args.quiet)
     projector = args.projector or (default_projector_dir() if args.mode == "compressed" else None)
-    rag = RAG(index=index, llm=args.llm, projector=projector, window=WindowConfig(width=args.window_width))
+    scorer = None
+    if args.mode == "selected_text" and args.window_scorer != "none":
+        scorer = args.window_scorer or default_window_scorer_dir()
+    rag = RAG(index=index, llm=args.llm, projector=projector, window=WindowConfig(width=args.window_width),
+              window_scorer=scorer)
     answer = rag.ask(args.question, k=args.k, mode=args.mode, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
@@ -136,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     from eval.cli import add_bench_parser
     from projector.cli import add_train_parser
     from rag.cli_demo import add_demo_parser
+    from rag.cli_windows import add_train_windows_parser
 
     parser = argparse.ArgumentParser(prog="squeezerag", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ask_command(sub)
     add_demo_parser(sub)
     add_train_parser(sub)
+    add_train_windows_parser(sub)
     add_bench_parser(sub)
     _add_bench_index_command(sub)
     return parser

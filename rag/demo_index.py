@@ -1,4 +1,5 @@
-"""The demo index over the bundled Wikipedia summaries, built once and cached, and the shipped projector."""
+"""The demo index over the bundled Wikipedia summaries, built once and cached; the shipped projector and
+window scorer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_MEMORY_ENCODINGS = ("pooled", "segments:8")
 SHIPPED_PROJECTOR = Path(__file__).resolve().parent.parent / "projector" / "weights" / "default"
+SHIPPED_WINDOW_SCORER = Path(__file__).resolve().parent / "weights" / "window_scorer"
 
 
 def demo_index_dir() -> Path:
@@ -34,4 +36,13 @@ def default_projector_dir() -> Path | None:
     if (SHIPPED_PROJECTOR / "model.safetensors").exists():
         return SHIPPED_PROJECTOR
     logger.warning("No shipped projector at %s: mode='compressed' is unavailable", SHIPPED_PROJECTOR)
+    return None
+
+
+def default_window_scorer_dir() -> Path | None:
+    """The window scorer shipped in the repo for all-MiniLM-L6-v2, if present (else the untrained rule)."""
+    if (SHIPPED_WINDOW_SCORER / "model.safetensors").exists():
+        return SHIPPED_WINDOW_SCORER
+    logger.warning("No shipped window scorer at %s: selected_text uses the untrained max-sim rule",
+                   SHIPPED_WINDOW_SCORER)
     return None

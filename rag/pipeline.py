@@ -21,6 +21,7 @@ from rag.answer import MODES, Answer, Timings
 from rag.errors import InvalidQuestionError, SqueezeRagError
 from rag.llm import LLM
 from rag.selection import WindowConfig, select_windows
+from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +34,15 @@ class RAG:
     ``mode="compressed"`` needs a projector trained for this (embedder, LLM) pair; it reads the hits'
     memory vectors from the index (no re-embedding) and turns each passage into a few soft tokens.
     ``mode="selected_text"`` cuts each passage to its question-aware window (``window``, see
-    :mod:`rag.selection`) and reads it as text: the untrained baseline at a similar token budget.
+    :mod:`rag.selection`) and reads it as text: the extractive baseline at a similar token budget. With a
+    ``window_scorer`` (:mod:`rag.window_scorer`; ``from_defaults`` loads the shipped one) the window is the
+    one with the most predicted answer mass, otherwise the untrained max-sim rule picks it.
     """
 
     def __init__(self, index: Index | str | Path | None = None, llm: LLM | str | None = None,
                  embedder=None, projector: Projector | str | Path | None = None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, window: WindowConfig | None = None) -> None:
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, window: WindowConfig | None = None,
+                 window_scorer: WindowScorer | str | Path | None = None) -> None:
         if isinstance(index, (str, Path)):
             index = Index.load(index, embedder=embedder)
         self.index: Index | None = index
@@ -51,15 +55,20 @@ class RAG:
             self.set_projector(projector)
         self.max_new_tokens = max_new_tokens
         self.window = window or WindowConfig()
+        self.window_scorer: WindowScorer | None = None
+        if window_scorer is not None:
+            self.set_window_scorer(window_scorer)
 
     @classmethod
     def from_defaults(cls, index_dir: str | Path | None = None, progress: bool = True, **kwargs) -> RAG:
-        """Bundled embedder + LLM + shipped projector over the demo index (built on first use, cached)."""
-        from rag.demo_index import default_projector_dir, ensure_demo_index
+        """Bundled embedder + LLM + shipped projector and window scorer over the demo index (built on first
+        use, cached)."""
+        from rag.demo_index import default_projector_dir, default_window_scorer_dir, ensure_demo_index
 
         index = ensure_demo_index(index_dir, progress=progress)
         projector = kwargs.pop("projector", None) or default_projector_dir()
-        return cls(index=index, projector=projector, **kwargs)
+        window_scorer = kwargs.pop("window_scorer", None) or default_window_scorer_dir()
+        return cls(index=index, projector=projector, window_scorer=window_scorer, **kwargs)
 
     # --- components ------------------------------------------------------------------------------
     @property
@@ -93,6 +102,13 @@ class RAG:
             dim = emb.dim if parse_encoding(encoding).kind == "pooled" else emb.token_dim
             projector.check_compatible(emb.id, dim, self.llm.id, self.llm.hidden_size)
         self.projector = projector.to(self.llm.device).eval()
+
+    def set_window_scorer(self, scorer: WindowScorer | str | Path) -> None:
+        """Let ``selected_text`` cut passages with a trained scorer (checked against the embedder in use)."""
+        if isinstance(scorer, (str, Path)):
+            scorer = WindowScorer.from_pretrained(scorer)
+        scorer.check_compatible(self.embedder.id, self.embedder.token_dim)
+        self.window_scorer = scorer.to(self.embedder.model.device).eval()
 
     # --- public API ------------------------------------------------------------------------------
     def retrieve(self, questions: Sequence[str], k: int) -> list[list[Hit]]:
@@ -154,6 +170,9 @@ class RAG:
             info["embedder"] = self.index.manifest.embedder.id
             info["index"] = {"dir": str(self.index.dir), "rows": len(self.index),
                              "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()[:16]}
+        if self.window_scorer is not None:
+            config = {k: v for k, v in vars(self.window_scorer.config).items() if k != "training"}
+            info["window_scorer"] = {"fingerprint": self.window_scorer.fingerprint(), "config": config}
         if self.projector is not None:
             info["projector"] = {"fingerprint": self.projector.fingerprint(),
                                  "config": dict(vars(self.projector.config))}
@@ -169,7 +188,7 @@ class RAG:
         if mode in ("full_text", "selected_text"):
             texts = [[h.text for h in hs] for hs in hits]
             if mode == "selected_text":
-                texts = select_windows(self.embedder, questions, texts, self.window)
+                texts = select_windows(self.embedder, questions, texts, self.window, self.window_scorer)
             contexts = [[P.format_passage(h.title, t) for h, t in zip(hs, ts)] for hs, ts in zip(hits, texts)]
             prompts = [P.encode_prompt(self.llm, P.qa_message(q, c)) for q, c in zip(questions, contexts)]
             counts = [self._count_tokens(P.DOC_SEPARATOR.join(c)) for c in contexts]

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from rag.window_scorer import WindowScorer
 
 # English function words in lowercase wordpiece form: matching them says nothing about where an answer is.
 STOP_WORDS = frozenset(
@@ -86,46 +89,64 @@ def question_keys(question: TokenStates) -> torch.Tensor:
     return question.states[rows] if rows else question.states
 
 
+def maxsim_scores(passage: TokenStates, keys: torch.Tensor) -> torch.Tensor:
+    """The untrained rule's score per passage wordpiece ``(L,)``: its best cosine with the question ``keys``."""
+    n = passage.states.shape[0]
+    return (passage.states @ keys.T).max(dim=1).values if keys.shape[0] else passage.states.new_zeros(n)
+
+
 def window_start(scores: torch.Tensor, width: int, shift: float) -> int:
     """First wordpiece of the ``width``-long window with the highest summed ``scores`` ``(L,)``, shifted."""
     n = scores.shape[0]
     if n <= width:
         return 0
-    sums = torch.cumsum(torch.cat([scores.new_zeros(1), scores]), 0)
+    sums = torch.cumsum(torch.cat([scores.new_zeros(1), scores.float()]), 0)
     best = int(torch.argmax(sums[width:] - sums[:-width]))
     return min(best + int(shift * width), n - width)
 
 
-def window_span(passage: TokenStates, keys: torch.Tensor, config: WindowConfig) -> tuple[int, int]:
-    """``[start, end)`` wordpiece range of the selected window: max-sim of the passage's states against the
-    question ``keys`` ``(q, d)``, best ``config.width`` window, shifted; all of a short passage."""
-    n = passage.states.shape[0]
+def window_span(scores: torch.Tensor, config: WindowConfig, shift: float | None = None) -> tuple[int, int]:
+    """``[start, end)`` wordpiece range of the window with the highest summed ``scores`` ``(L,)``, moved
+    forward by ``shift`` (default ``config.shift``) times the width; all of a short passage."""
+    n = scores.shape[0]
     if n <= config.width:
         return 0, n
-    scores = (passage.states @ keys.T).max(dim=1).values if keys.shape[0] else passage.states.new_zeros(n)
-    start = window_start(scores, config.width, config.shift)
+    start = window_start(scores, config.width, config.shift if shift is None else shift)
     return start, start + config.width
 
 
-def cut_window(text: str, passage: TokenStates, keys: torch.Tensor, config: WindowConfig) -> str:
-    """The substring of ``text`` covering the selected window (the whole text when it is short enough)."""
-    if passage.states.shape[0] <= config.width:
+def cut_window(text: str, passage: TokenStates, span: tuple[int, int]) -> str:
+    """The substring of ``text`` covering wordpieces ``[start, end)`` of ``passage`` (``text`` if it is all)."""
+    start, end = span
+    if start == 0 and end >= passage.states.shape[0]:
         return text
-    start, end = window_span(passage, keys, config)
     return text[int(passage.spans[start][0]):int(passage.spans[end - 1][1])]
 
 
+def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[TokenStates]],
+                 config: WindowConfig, scorer: WindowScorer | None = None) -> list[list[tuple[int, int]]]:
+    """The selected ``[start, end)`` of every passage (nested like ``passages``).
+
+    Without ``scorer``: max-sim against the question's content wordpieces, window shifted by ``config.shift``.
+    With one: its answer probabilities, unshifted (it already says where the answer is).
+    """
+    if scorer is None:
+        return [[window_span(maxsim_scores(p, question_keys(q)), config) for p in ps]
+                for q, ps in zip(questions, passages)]
+    pairs = [(q, p) for q, ps in zip(questions, passages) for p in ps]
+    probs = iter(scorer.answer_probabilities([q for q, _ in pairs], [p for _, p in pairs]))
+    return [[window_span(next(probs), config, shift=0.0) for _ in ps] for ps in passages]
+
+
 def select_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
-                   config: WindowConfig | None = None) -> list[list[str]]:
-    """For each question, its passages cut to their question-aware windows (same order and nesting)."""
+                   config: WindowConfig | None = None, scorer: WindowScorer | None = None) -> list[list[str]]:
+    """For each question, its passages cut to their question-aware windows (same order and nesting);
+    ``scorer``: a trained :class:`~rag.window_scorer.WindowScorer` instead of the max-sim rule."""
     config = config or WindowConfig()
     if len(questions) != len(passages):
         raise ValueError(f"got {len(questions)} questions but {len(passages)} passage lists")
-    flat = [text for texts in passages for text in texts]
-    question_states = token_states(embedder, questions, config.max_length)
-    passage_states = iter(token_states(embedder, flat, config.max_length))
-    windows = []
-    for q, texts in zip(question_states, passages):
-        keys = question_keys(q)
-        windows.append([cut_window(text, next(passage_states), keys, config) for text in texts])
-    return windows
+    flat = iter(token_states(embedder, [text for texts in passages for text in texts], config.max_length))
+    states = [[next(flat) for _ in texts] for texts in passages]
+    spans = window_spans(token_states(embedder, questions, config.max_length), states, config, scorer)
+    return [[cut_window(text, p, span) for text, p, span in zip(texts, ps, ss)]
+            for texts, ps, ss in zip(passages, states, spans)]

@@ -44,7 +44,7 @@ from projector.model import Projector
 from rag import RAG
 from rag import prompt as P
 from rag.llm import LLM
-from rag.selection import WindowConfig, question_keys, token_states, window_span
+from rag.selection import WindowConfig, maxsim_scores, question_keys, token_states, window_span
 
 SQUAD = "../shared/data/squad/squad-v1.1-dev-pool.json"
 VAL = ["Chloroplast", "Construction", "Economic_inequality", "Normans", "Oxygen", "Victoria_(Australia)"]
@@ -60,7 +60,7 @@ def window(question: str, text: str, width: int, lead: bool = False) -> tuple[to
     if lead:
         start, end = 0, min(width, p.states.shape[0])
     else:
-        start, end = window_span(p, question_keys(q), WindowConfig(width=width))
+        start, end = window_span(maxsim_scores(p, question_keys(q)), WindowConfig(width=width))
     return p.states[start:end], text[int(p.spans[start][0]):int(p.spans[end - 1][1])]
 
 

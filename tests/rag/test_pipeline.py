@@ -85,3 +85,28 @@ def test_selected_text_with_a_wide_window_is_full_text(tiny_rag):
     tiny_rag.window = WindowConfig(width=4)
     narrow = tiny_rag.answer(qs, hits, "selected_text")
     assert all(n.context_tokens < f.context_tokens for n, f in zip(narrow, full))
+
+
+def test_a_window_scorer_is_checked_used_and_recorded(tiny_rag, tmp_path):
+    from rag.selection import WindowConfig
+    from rag.window_scorer import WindowScorer, WindowScorerConfig, WindowScorerMismatchError
+
+    embedder = tiny_rag.embedder
+    torch.manual_seed(0)
+    scorer = WindowScorer(WindowScorerConfig(d_embed=embedder.token_dim, hidden=8, rank=4, kernel=3,
+                                             embedder_id=embedder.id))
+    scorer.save_pretrained(tmp_path / "scorer")
+    qs = ["Which river flows through the town?", "Who founded the company?"]
+    hits = tiny_rag.retrieve(qs, 2)
+    full = tiny_rag.answer(qs, hits, "full_text")
+    tiny_rag.window = WindowConfig(width=4)
+    tiny_rag.set_window_scorer(tmp_path / "scorer")
+    scored = tiny_rag.answer(qs, hits, "selected_text")
+    assert all(a.context_tokens < f.context_tokens for a, f in zip(scored, full))
+    assert tiny_rag.describe()["window_scorer"]["fingerprint"] == scorer.fingerprint()
+    # with a wide window the scorer changes nothing: every passage is read whole
+    tiny_rag.window = WindowConfig(width=10_000)
+    assert [a.text for a in tiny_rag.answer(qs, hits, "selected_text")] == [a.text for a in full]
+    other = WindowScorer(WindowScorerConfig(d_embed=embedder.token_dim + 1, embedder_id="someone/else"))
+    with pytest.raises(WindowScorerMismatchError, match="someone/else"):
+        tiny_rag.set_window_scorer(other)

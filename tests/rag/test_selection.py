@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from rag.selection import TokenStates, WindowConfig, cut_window, select_windows, token_states, window_start
+from rag.selection import (
+    TokenStates,
+    WindowConfig,
+    cut_window,
+    maxsim_scores,
+    select_windows,
+    token_states,
+    window_span,
+    window_start,
+)
 
 
 def test_window_start_takes_the_best_sum_then_shifts():
@@ -26,11 +35,15 @@ def _one_hot_passage(words: list[str]) -> tuple[str, TokenStates]:
 
 def test_cut_window_covers_the_words_the_question_matches():
     text, passage = _one_hot_passage("a b c d river e f g h i j k".split())
-    keys = passage.states[[4]]  # the question is about "river"
-    assert "river" in cut_window(text, passage, keys, WindowConfig(width=3, shift=0.0))
+    scores = maxsim_scores(passage, passage.states[[4]])  # the question is about "river"
+
+    def cut(config: WindowConfig) -> str:
+        return cut_window(text, passage, window_span(scores, config))
+
+    assert "river" in cut(WindowConfig(width=3, shift=0.0))
     # shifted forward: the window now starts at the matched word, covering what follows it
-    assert cut_window(text, passage, keys, WindowConfig(width=3, shift=2 / 3)) == "river e f"
-    assert cut_window(text, passage, keys, WindowConfig(width=50)) == text
+    assert cut(WindowConfig(width=3, shift=2 / 3)) == "river e f"
+    assert cut(WindowConfig(width=50)) == text
 
 
 def test_windows_are_short_substrings_of_their_passages(tiny_embedder, tiny_corpus_records):

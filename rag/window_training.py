@@ -1,0 +1,192 @@
+"""Training the :class:`~rag.window_scorer.WindowScorer` on extractive QA data (SQuAD-format records).
+
+Target: the passage wordpieces that overlap an occurrence of a gold answer in the gold context. Loss: the
+negative log of the softmax mass on those wordpieces (marginal likelihood: any answer wordpiece will do, so
+the scorer is not forced to pick one). The embedder is frozen; its states are computed once, up front.
+Validation: how often the gold answer survives in the selected ``width``-wordpiece window of the gold
+context, for the scorer and for the untrained max-sim rule, on whole held-out articles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from eval.records import QARecord
+from projector.checkpoint import load_checkpoint, save_checkpoint
+from rag.selection import TokenStates, WindowConfig, cut_window, token_states, window_spans
+from rag.window_scorer import WindowScorer, WindowScorerConfig, pad_states
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WindowTrainConfig:
+    """Optimisation of one scorer run; ``width`` is the window used by the validation metric."""
+
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    width: int = 14
+    seed: int = 0
+
+
+@dataclass
+class ScorerExample:
+    """One question over its gold context: wordpiece states and the answer wordpieces ``targets``."""
+
+    question: TokenStates
+    passage: TokenStates
+    targets: list[int]
+    answers: list[str]
+    text: str
+
+
+def answer_char_spans(context: str, answers: Sequence[str]) -> list[tuple[int, int]]:
+    """Character spans of every occurrence of each gold answer in ``context`` (case-insensitive, on word
+    boundaries where the answer starts/ends with a word character)."""
+    spans = []
+    for answer in {a.strip() for a in answers if a.strip()}:
+        pattern = (r"\b" if answer[0].isalnum() else "") + re.escape(answer) + (r"\b" if answer[-1].isalnum() else "")
+        spans += [(m.start(), m.end()) for m in re.finditer(pattern, context, flags=re.IGNORECASE)]
+    return sorted(set(spans))
+
+
+def target_wordpieces(passage: TokenStates, spans: Sequence[tuple[int, int]]) -> list[int]:
+    """Indices of the wordpieces whose character span overlaps one of ``spans``."""
+    starts, ends = passage.spans[:, 0], passage.spans[:, 1]
+    hit = np.zeros(len(starts), dtype=bool)
+    for s, e in spans:
+        hit |= (starts < e) & (ends > s)
+    return np.flatnonzero(hit).tolist()
+
+
+def build_examples(embedder: Any, records: Sequence[QARecord], max_length: int = 256, batch_size: int = 64,
+                   progress: bool = True) -> list[ScorerExample]:
+    """Embed questions and (deduplicated) contexts once; drop records whose answer is not in the kept text."""
+    records = [r for r in records if r.context and r.answers]
+    contexts = sorted({r.context for r in records})
+    states: dict[str, TokenStates] = {}
+    for s in tqdm(range(0, len(contexts), batch_size), desc="embed contexts", disable=not progress):
+        states.update(zip(contexts[s:s + batch_size], token_states(embedder, contexts[s:s + batch_size], max_length)))
+    questions = []
+    for s in tqdm(range(0, len(records), batch_size), desc="embed questions", disable=not progress):
+        questions += token_states(embedder, [r.question for r in records[s:s + batch_size]], max_length)
+    examples = []
+    for record, question in zip(records, questions):
+        passage = states[record.context]
+        targets = target_wordpieces(passage, answer_char_spans(record.context, record.answers))
+        if targets:
+            examples.append(ScorerExample(question, passage, targets, list(record.answers), record.context))
+    logger.info("%d of %d records have their answer inside the first %d wordpieces of the context",
+                len(examples), len(records), max_length)
+    return examples
+
+
+def collate(examples: Sequence[ScorerExample]) -> dict[str, torch.Tensor]:
+    """Padded batch: passage ``(B, L, d)``, question ``(B, Q, d)``, their masks, and the target ``(B, L)``."""
+    passage, passage_mask = pad_states([e.passage.states for e in examples])
+    question, question_mask = pad_states([e.question.states for e in examples])
+    target = torch.zeros_like(passage_mask)
+    for i, e in enumerate(examples):
+        target[i, e.targets] = True
+    return {"passage": passage, "passage_mask": passage_mask, "question": question,
+            "question_mask": question_mask, "target": target}
+
+
+def answer_mass_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``-log sum_{answer wordpieces} softmax(logits)``, averaged over the batch; logits ``(B, L)``."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    return -torch.logsumexp(log_probs.masked_fill(~target, float("-inf")), dim=-1).mean()
+
+
+def batch_logits(scorer: WindowScorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return scorer(batch["passage"], batch["passage_mask"], batch["question"], batch["question_mask"])
+
+
+@torch.no_grad()
+def window_recall(scorer: WindowScorer | None, examples: Sequence[ScorerExample], width: int) -> float:
+    """Fraction of examples whose gold answer lies inside the selected window of the gold context
+    (``scorer=None``: the untrained max-sim rule with its default shift)."""
+    from eval.metrics import has_answer
+
+    if not examples:
+        return float("nan")
+    spans = window_spans([e.question for e in examples], [[e.passage] for e in examples], WindowConfig(width=width),
+                         scorer)
+    return float(np.mean([has_answer(cut_window(e.text, e.passage, span), e.answers)
+                          for e, (span,) in zip(examples, spans)]))
+
+
+@torch.no_grad()
+def mean_loss(scorer: WindowScorer, examples: Sequence[ScorerExample], batch_size: int = 64) -> float:
+    losses = [answer_mass_loss(batch_logits(scorer, b := collate(examples[s:s + batch_size])), b["target"]).item()
+              * len(examples[s:s + batch_size]) for s in range(0, len(examples), batch_size)]
+    return sum(losses) / max(len(examples), 1)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    return min(1.0, (step + 1) / max(warmup, 1)) * 0.5 * (1 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
+
+
+def train_scorer(scorer: WindowScorer, train: list[ScorerExample], val: list[ScorerExample],
+                 config: WindowTrainConfig, out_dir: str | Path, progress: bool = True,
+                 stop_after: int | None = None) -> list[dict]:
+    """Train in place, one checkpoint per epoch under ``out_dir/checkpoint``: a rerun resumes after the last
+    finished epoch (``stop_after``: end this call after that many epochs, same schedule). Returns the
+    per-epoch history, also written to ``out_dir/history.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(scorer.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    history: list[dict] = []
+    checkpoint = out_dir / "checkpoint"
+    if checkpoint.exists():
+        history = load_checkpoint(checkpoint, scorer, optimizer)["history"]
+        logger.info("resumed %s after epoch %d", out_dir, len(history))
+    for epoch in range(len(history), min(config.epochs, stop_after or config.epochs)):
+        scorer.train()
+        order = list(range(len(train)))
+        random.Random(config.seed + epoch).shuffle(order)
+        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",
+                   disable=not progress)
+        for i, s in enumerate(bar):
+            step = epoch * steps_per_epoch + i
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_factor(step, steps_per_epoch * config.epochs, config.warmup_steps)
+            batch = collate([train[j] for j in order[s:s + config.batch_size]])
+            loss = answer_mass_loss(batch_logits(scorer, batch), batch["target"])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)
+            optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        scorer.eval()
+        history.append({"epoch": epoch + 1, "train_loss": mean_loss(scorer, train[:1000]),
+                        "val_loss": mean_loss(scorer, val),
+                        f"val_window_recall@{config.width}": window_recall(scorer, val, config.width)})
+        logger.info("epoch %d: %s", epoch + 1, history[-1])
+        save_checkpoint(checkpoint, scorer, optimizer, {"history": history, "config": asdict(config)})
+        (out_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    return history
+
+
+def new_scorer(embedder: Any, **shape: Any) -> WindowScorer:
+    """A freshly initialised scorer (seed 0) for ``embedder``'s token states; ``shape``: config fields."""
+    torch.manual_seed(0)
+    return WindowScorer(WindowScorerConfig(d_embed=embedder.token_dim, embedder_id=embedder.id, **shape))

@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from rag.selection import TokenStates, WindowConfig, select_windows, token_states, window_spans
+from rag.window_scorer import WindowScorer, WindowScorerConfig, WindowScorerMismatchError, pad_states
+
+
+def _scorer(d_embed: int = 16, **shape) -> WindowScorer:
+    torch.manual_seed(0)
+    return WindowScorer(WindowScorerConfig(d_embed=d_embed, hidden=8, rank=4, kernel=5, embedder_id="emb", **shape)).eval()
+
+
+def _states(n: int, d: int = 16) -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.randn(n, d), dim=-1)
+
+
+def test_logits_cover_real_wordpieces_and_ignore_padding():
+    scorer = _scorer()
+    passages, questions = [_states(12), _states(5)], [_states(4), _states(7)]
+    p, p_mask = pad_states(passages)
+    q, q_mask = pad_states(questions)
+    with torch.no_grad():
+        batched = scorer(p, p_mask, q, q_mask)
+        alone = scorer(passages[1][None], torch.ones(1, 5, dtype=torch.bool), questions[1][None],
+                       torch.ones(1, 7, dtype=torch.bool))
+    assert batched.shape == (2, 12)
+    assert torch.isinf(batched[1, 5:]).all() and torch.isfinite(batched[1, :5]).all()
+    # a passage scores the same alone as right-padded in a batch
+    assert torch.allclose(batched[1, :5], alone[0], atol=1e-6)
+    probs = scorer.answer_probabilities([TokenStates(q, None, []) for q in questions],
+                                        [TokenStates(p, None, []) for p in passages])
+    assert [x.shape[0] for x in probs] == [12, 5] and all(torch.isclose(x.sum(), torch.tensor(1.0)) for x in probs)
+
+
+def test_save_load_round_trip_is_bit_exact(tmp_path):
+    scorer = _scorer()
+    scorer.save_pretrained(tmp_path / "s")
+    again = WindowScorer.from_pretrained(tmp_path / "s")
+    assert again.config == scorer.config and again.fingerprint() == scorer.fingerprint()
+    for k, v in scorer.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k])
+    scorer.save_pretrained(tmp_path / "half", dtype=torch.float16)  # the shipped form loads too
+    assert WindowScorer.from_pretrained(tmp_path / "half").config == scorer.config
+
+
+def test_missing_folder_and_mismatch_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        WindowScorer.from_pretrained(tmp_path)
+    scorer = _scorer()
+    scorer.check_compatible("emb", 16)
+    with pytest.raises(WindowScorerMismatchError, match="scorer 'emb' vs in use 'other'.*scorer 16 vs embedder 32"):
+        scorer.check_compatible("other", 32)
+
+
+class _PeakScorer:
+    """Stands in for a trained scorer: all answer probability on one wordpiece of each passage."""
+
+    def __init__(self, peaks: list[int]) -> None:
+        self.peaks = peaks
+
+    def answer_probabilities(self, questions, passages):
+        return [torch.nn.functional.one_hot(torch.tensor(k), p.states.shape[0]).float()
+                for k, p in zip(self.peaks, passages)]
+
+
+def test_windows_hold_the_scorer_peak_without_a_shift():
+    passages = [[TokenStates(_states(20), None, []), TokenStates(_states(6), None, [])], [TokenStates(_states(30), None, [])]]
+    questions = [TokenStates(_states(3), None, [])] * 2
+    spans = window_spans(questions, passages, WindowConfig(width=8, shift=0.5), _PeakScorer([17, 2, 0]))
+    assert [len(s) for s in spans] == [2, 1]
+    (a, b), (c, d), (e, f) = spans[0][0], spans[0][1], spans[1][0]
+    assert a <= 17 < b == a + 8 <= 20 and (c, d) == (0, 6) and e == 0 and f == 8
+
+
+def test_select_windows_with_a_scorer_cuts_substrings(tiny_embedder, tiny_corpus_records):
+    texts = [r["text"] for r in tiny_corpus_records[:4]]
+    scorer = _scorer(d_embed=tiny_embedder.token_dim)
+    windows = select_windows(tiny_embedder, ["How tall is the mountain?"], [texts], WindowConfig(width=5), scorer)
+    assert len(windows[0]) == 4
+    for window, text in zip(windows[0], texts):
+        assert window and window in text
+        assert len(tiny_embedder.tokenizer(window, add_special_tokens=False)["input_ids"]) <= 5
+
+
+@pytest.mark.integration
+def test_shipped_scorer_finds_the_answer_in_a_narrow_window(torch_threads):
+    from indexer import load_embedder
+    from rag.demo_index import default_window_scorer_dir
+
+    passage = ("The city of Varnholm lies on the northern coast and is known for its fishing fleet and its old "
+               "wooden churches. The harbour was rebuilt after a storm destroyed the piers in 1861. The rebuilding "
+               "was paid for by a merchant named Elias Brandt, who had made his fortune in the salt trade. Today "
+               "the town hosts a music festival every summer that draws visitors from across the region.")
+    questions = ["Who paid for the rebuilding of the harbour?", "When did a storm destroy the piers?"]
+    with torch_threads():
+        embedder = load_embedder()
+        scorer = WindowScorer.from_pretrained(default_window_scorer_dir())
+        scorer.check_compatible(embedder.id, embedder.token_dim)
+        windows = select_windows(embedder, questions, [[passage], [passage]], WindowConfig(width=8), scorer)
+        states = token_states(embedder, [passage])
+    assert states[0].states.shape[0] > 60
+    assert "Elias Brandt" in windows[0][0] and "1861" in windows[1][0]
