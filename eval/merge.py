@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.metrics import boost_recovery
+from eval.metrics import boost_recovery, paired_bootstrap_ci
 
 SCORES = ("em", "f1", "accuracy")
 
@@ -33,22 +33,29 @@ def load_arm(spec: str) -> tuple[str, dict[str, dict]]:
     return label or f"{mode}@{Path(run).name}", by_id
 
 
-def merge_table(arms: list[str], closed: str, full: str) -> str:
-    """Markdown table: scores, recovery, context tokens and TTFT per arm, on the shared questions."""
+def merge_table(arms: list[str], closed: str, full: str, n_boot: int = 1000) -> str:
+    """Markdown table: scores, recovery (with a paired-bootstrap 95% interval over questions for accuracy),
+    context tokens and TTFT per arm, on the shared questions."""
     loaded = [load_arm(a) for a in [closed, full, *arms]]
-    shared = set.intersection(*(set(rows) for _, rows in loaded))
-    means = {label: {s: float(np.mean([rows[i][s] for i in shared])) for s in SCORES} for label, rows in loaded}
+    shared = sorted(set.intersection(*(set(rows) for _, rows in loaded)))
+    column = {label: {s: [float(rows[i][s]) for i in shared] for s in SCORES} for label, rows in loaded}
+    means = {label: {s: float(np.mean(v)) for s, v in scores.items()} for label, scores in column.items()}
     closed_label, full_label = loaded[0][0], loaded[1][0]
     lines = [f"{len(shared)} questions answered by every arm.", "",
-             "| arm | EM | F1 | accuracy | recovery (acc) | recovery (F1) | context tokens | TTFT p50 ms |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| arm | EM | F1 | accuracy | recovery (acc) | 95% interval | recovery (F1) | context tokens | "
+             "TTFT p50 ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label, rows in loaded:
         m = means[label]
         rec = {s: boost_recovery(m[s], means[closed_label][s], means[full_label][s]) for s in ("accuracy", "f1")}
+        ci = None
+        if rec["accuracy"] is not None and label not in (closed_label, full_label):
+            columns = [column[x]["accuracy"] for x in (label, closed_label, full_label)]
+            ci = paired_bootstrap_ci(boost_recovery, columns, n=n_boot)
         ctx = np.mean([rows[i]["context_tokens"] for i in shared])
         ttft = np.median([rows[i]["timings"]["ttft_s"] for i in shared]) * 1000
-        lines.append(f"| {label} | {m['em']:.3f} | {m['f1']:.3f} | {m['accuracy']:.3f} | "
-                     f"{_fmt(rec['accuracy'])} | {_fmt(rec['f1'])} | {ctx:.1f} | {ttft:.0f} |")
+        lines.append(f"| {label} | {m['em']:.3f} | {m['f1']:.3f} | {m['accuracy']:.3f} | {_fmt(rec['accuracy'])} | "
+                     f"{'' if ci is None else f'{ci[0]:.2f}–{ci[1]:.2f}'} | {_fmt(rec['f1'])} | {ctx:.1f} | "
+                     f"{ttft:.0f} |")
     return "\n".join(lines)
 
 
