@@ -55,6 +55,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--modes", nargs="+", choices=MODE_CHOICES, default=["closed_book", "full_text", "compressed"])
     g.add_argument("--window-width", type=int, default=14,
                    help="selected_text: embedder wordpieces kept per passage (default 14)")
+    g.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
+                   help="selected_text: one window per passage, or the same number of windows wherever the "
+                        "window scorer puts the most answer mass (needs a scorer); auto: global with a scorer")
     g.add_argument("--window-scorer", default="auto",
                    help="selected_text: window scorer folder, 'none' (untrained max-sim rule), or 'auto' (the "
                         "shipped one with the default embedder)")
@@ -165,7 +168,8 @@ def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
     from rag.selection import WindowConfig
 
     return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector,
-               window=WindowConfig(width=args.window_width), window_scorer=_window_scorer(args))
+               window=WindowConfig(width=args.window_width, allocation=args.window_allocation),
+               window_scorer=_window_scorer(args))
 
 
 def _benchmark(args: argparse.Namespace) -> int:

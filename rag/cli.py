@@ -102,6 +102,9 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
     p.add_argument("--window-width", type=int, default=14,
                    help="selected_text: embedder wordpieces kept per passage (default 14)")
+    p.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
+                   help="selected_text: one window per passage, or wherever the scorer puts the answer "
+                        "(auto: global with a scorer)")
     p.add_argument("--window-scorer", default=None,
                    help="selected_text: window scorer folder, or 'none' for the untrained rule (default: shipped)")
     p.add_argument("--max-new-tokens", type=int, default=None)
@@ -121,7 +124,8 @@ def _ask(args) -> int:
     scorer = None
     if args.mode == "selected_text" and args.window_scorer != "none":
         scorer = args.window_scorer or default_window_scorer_dir()
-    rag = RAG(index=index, llm=args.llm, projector=projector, window=WindowConfig(width=args.window_width),
+    window = WindowConfig(width=args.window_width, allocation=args.window_allocation)
+    rag = RAG(index=index, llm=args.llm, projector=projector, window=window,
               window_scorer=scorer)
     answer = rag.ask(args.question, k=args.k, mode=args.mode, max_new_tokens=args.max_new_tokens)
     if args.json:

@@ -18,6 +18,8 @@ def add_train_windows_parser(sub) -> None:
     p.add_argument("--held-out", nargs="*", default=list(SECOND_SET_ARTICLES),
                    help="further articles only reported on (never trained on); none: train on them too")
     p.add_argument("--embedder", default=None, help="sentence-transformers name or path (default: bundled MiniLM)")
+    p.add_argument("--negatives", type=int, default=0,
+                   help="distractor paragraphs of the same article per question, in one softmax with the gold one")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch-size", type=int, default=32)
@@ -34,7 +36,7 @@ def run_train_windows(args: argparse.Namespace) -> int:
 
     config = WindowRecipeConfig(
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out),
-        embedder=args.embedder, shape={"hidden": args.hidden, "kernel": args.kernel},
+        embedder=args.embedder, negatives=args.negatives, shape={"hidden": args.hidden, "kernel": args.kernel},
         train=WindowTrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed))
     final = run_window_recipe(config, args.out, progress=not args.quiet)
     print(f"Window scorer at {final}")

@@ -189,7 +189,8 @@ class RAG:
             texts = [[h.text for h in hs] for hs in hits]
             if mode == "selected_text":
                 texts = select_windows(self.embedder, questions, texts, self.window, self.window_scorer)
-            contexts = [[P.format_passage(h.title, t) for h, t in zip(hs, ts)] for hs, ts in zip(hits, texts)]
+            # A passage left without a window (global allocation) is left out of the prompt.
+            contexts = [[P.format_passage(h.title, t) for h, t in zip(hs, ts) if t] for hs, ts in zip(hits, texts)]
             prompts = [P.encode_prompt(self.llm, P.qa_message(q, c)) for q, c in zip(questions, contexts)]
             counts = [self._count_tokens(P.DOC_SEPARATOR.join(c)) for c in contexts]
             return prompts, None, counts

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rag.window_allocation import allocate_windows
+
 if TYPE_CHECKING:
     from rag.window_scorer import WindowScorer
 
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
 STOP_WORDS = frozenset(
     "the a an of in on at to for and or is was were are be by with as from that this which what who whom "
     "when where why how did does do it its their his her".split())
+
+
+ALLOCATIONS = ("auto", "per_passage", "global")
+WINDOW_JOINER = " … "
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,11 @@ class WindowConfig:
     width: int = 14
     shift: float = 1 / 3
     max_length: int = 256
+    allocation: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.allocation not in ALLOCATIONS:
+            raise ValueError(f"WindowConfig.allocation must be one of {ALLOCATIONS}, got '{self.allocation}'")
         if self.width < 1:
             raise ValueError(f"WindowConfig.width must be >= 1 wordpiece, got {self.width}")
         if not 0.0 <= self.shift < 1.0:
@@ -123,30 +132,44 @@ def cut_window(text: str, passage: TokenStates, span: tuple[int, int]) -> str:
     return text[int(passage.spans[start][0]):int(passage.spans[end - 1][1])]
 
 
-def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[TokenStates]],
-                 config: WindowConfig, scorer: WindowScorer | None = None) -> list[list[tuple[int, int]]]:
-    """The selected ``[start, end)`` of every passage (nested like ``passages``).
+def cut_windows(text: str, passage: TokenStates, spans: Sequence[tuple[int, int]]) -> str:
+    """The passage's windows as one string, joined by `` … `` in passage order ("" when it has none)."""
+    return WINDOW_JOINER.join(cut_window(text, passage, span) for span in sorted(spans))
 
-    Without ``scorer``: max-sim against the question's content wordpieces, window shifted by ``config.shift``.
-    With one: its answer probabilities, unshifted (it already says where the answer is).
+
+def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[TokenStates]],
+                 config: WindowConfig, scorer: WindowScorer | None = None) -> list[list[list[tuple[int, int]]]]:
+    """The selected ``[start, end)`` windows of every passage (nested like ``passages``, a list per passage).
+
+    Without ``scorer``: one window per passage by max-sim against the question's content wordpieces, shifted by
+    ``config.shift``. With one: its answer probabilities, unshifted (it already says where the answer is);
+    ``config.allocation == "global"`` spreads the same number of windows across the passages by joint answer
+    mass (:mod:`rag.window_allocation`), so a passage may get none or several.
     """
     if scorer is None:
-        return [[window_span(maxsim_scores(p, question_keys(q)), config) for p in ps]
+        if config.allocation == "global":
+            raise ValueError(f"window allocation '{config.allocation}' compares passages by a trained scorer's "
+                             "answer logits: pass a window scorer, or use allocation='per_passage'")
+        return [[[window_span(maxsim_scores(p, question_keys(q)), config)] for p in ps]
                 for q, ps in zip(questions, passages)]
     pairs = [(q, p) for q, ps in zip(questions, passages) for p in ps]
-    probs = iter(scorer.answer_probabilities([q for q, _ in pairs], [p for _, p in pairs]))
-    return [[window_span(next(probs), config, shift=0.0) for _ in ps] for ps in passages]
+    logits = iter(scorer.answer_logits([q for q, _ in pairs], [p for _, p in pairs]))
+    per_question = [[next(logits) for _ in ps] for ps in passages]
+    if config.allocation in ("global", "auto"):
+        return [allocate_windows(xs, config.width) for xs in per_question]
+    return [[[window_span(torch.softmax(x, 0), config, shift=0.0)] for x in xs] for xs in per_question]
 
 
 def select_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
                    config: WindowConfig | None = None, scorer: WindowScorer | None = None) -> list[list[str]]:
-    """For each question, its passages cut to their question-aware windows (same order and nesting);
-    ``scorer``: a trained :class:`~rag.window_scorer.WindowScorer` instead of the max-sim rule."""
+    """For each question, its passages cut to their question-aware windows (same order and nesting; "" for a
+    passage that gets no window under global allocation); ``scorer``: a trained
+    :class:`~rag.window_scorer.WindowScorer` instead of the max-sim rule."""
     config = config or WindowConfig()
     if len(questions) != len(passages):
         raise ValueError(f"got {len(questions)} questions but {len(passages)} passage lists")
     flat = iter(token_states(embedder, [text for texts in passages for text in texts], config.max_length))
     states = [[next(flat) for _ in texts] for texts in passages]
     spans = window_spans(token_states(embedder, questions, config.max_length), states, config, scorer)
-    return [[cut_window(text, p, span) for text, p, span in zip(texts, ps, ss)]
-            for texts, ps, ss in zip(passages, states, spans)]
+    return [[cut_windows(text, p, ss) for text, p, ss in zip(texts, ps, per)]
+            for texts, ps, per in zip(passages, states, spans)]

@@ -40,6 +40,7 @@ class WindowRecipeConfig:
     embedder: str | None = None
     max_length: int = 256
     report_widths: tuple[int, ...] = (8, 10, 14)
+    negatives: int = 0  # same-article distractor paragraphs per training question (one softmax over all)
     shape: dict = field(default_factory=dict)  # WindowScorerConfig fields (rank, hidden, kernel, dropout)
     train: WindowTrainConfig = field(default_factory=WindowTrainConfig)
 
@@ -56,7 +57,8 @@ def run_window_recipe(config: WindowRecipeConfig, out_dir: str | Path, progress:
               "validation": filter_articles(records, config.val_articles)}
     if config.held_out:
         splits["held_out"] = filter_articles(records, config.held_out)
-    examples = {name: build_examples(embedder, rs, config.max_length, progress=progress)
+    examples = {name: build_examples(embedder, rs, config.max_length, progress=progress,
+                                     negatives=config.negatives if name == "train" else 0, seed=config.train.seed)
                 for name, rs in splits.items()}
     scorer = new_scorer(embedder, **config.shape)
     history = train_scorer(scorer, examples["train"], examples["validation"], config.train, out_dir, progress)

@@ -122,17 +122,22 @@ class WindowScorer(nn.Module):
         return self.out(x).squeeze(1).masked_fill(~passage_mask, float("-inf"))
 
     @torch.no_grad()
-    def answer_probabilities(self, questions: Sequence[TokenStates], passages: Sequence[TokenStates],
-                             batch_size: int = 32) -> list[torch.Tensor]:
-        """Softmax answer probability per wordpiece ``(L_i,)`` of each passage, paired with ``questions``."""
+    def answer_logits(self, questions: Sequence[TokenStates], passages: Sequence[TokenStates],
+                      batch_size: int = 32) -> list[torch.Tensor]:
+        """Answer logits per wordpiece ``(L_i,)`` of each passage, paired with ``questions``."""
         device = next(self.parameters()).device
         out: list[torch.Tensor] = []
         for s in range(0, len(passages), batch_size):
             p, p_mask = pad_states([x.states for x in passages[s:s + batch_size]])
             q, q_mask = pad_states([x.states for x in questions[s:s + batch_size]])
             logits = self(p.to(device), p_mask.to(device), q.to(device), q_mask.to(device)).float().cpu()
-            out += [row[:n] for row, n in zip(torch.softmax(logits, dim=-1), p_mask.sum(1).tolist())]
+            out += [row[:n] for row, n in zip(logits, p_mask.sum(1).tolist())]
         return out
+
+    def answer_probabilities(self, questions: Sequence[TokenStates], passages: Sequence[TokenStates],
+                             batch_size: int = 32) -> list[torch.Tensor]:
+        """Softmax answer probability per wordpiece ``(L_i,)`` of each passage (normalised per passage)."""
+        return [torch.softmax(x, 0) for x in self.answer_logits(questions, passages, batch_size)]
 
     # --- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> None:

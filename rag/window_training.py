@@ -15,7 +15,7 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from eval.records import QARecord
 from projector.checkpoint import load_checkpoint, save_checkpoint
-from rag.selection import TokenStates, WindowConfig, cut_window, token_states, window_spans
+from rag.selection import TokenStates, WindowConfig, cut_windows, token_states, window_spans
 from rag.window_scorer import WindowScorer, WindowScorerConfig, pad_states
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,16 @@ class WindowTrainConfig:
 
 @dataclass
 class ScorerExample:
-    """One question over its gold context: wordpiece states and the answer wordpieces ``targets``."""
+    """One question over its gold context: wordpiece states and the answer wordpieces ``targets``;
+    ``others``: distractor paragraphs of the same article with their own answer wordpieces (usually none),
+    scored in one softmax with the gold context so that logits compare across passages."""
 
     question: TokenStates
     passage: TokenStates
     targets: list[int]
     answers: list[str]
     text: str
+    others: list[tuple[TokenStates, list[int]]] = field(default_factory=list)
 
 
 def answer_char_spans(context: str, answers: Sequence[str]) -> list[tuple[int, int]]:
@@ -75,8 +78,9 @@ def target_wordpieces(passage: TokenStates, spans: Sequence[tuple[int, int]]) ->
 
 
 def build_examples(embedder: Any, records: Sequence[QARecord], max_length: int = 256, batch_size: int = 64,
-                   progress: bool = True) -> list[ScorerExample]:
-    """Embed questions and (deduplicated) contexts once; drop records whose answer is not in the kept text."""
+                   progress: bool = True, negatives: int = 0, seed: int = 0) -> list[ScorerExample]:
+    """Embed questions and (deduplicated) contexts once; drop records whose answer is not in the kept text.
+    ``negatives``: distractor paragraphs per question, drawn (seeded) from the other paragraphs of its article."""
     records = [r for r in records if r.context and r.answers]
     contexts = sorted({r.context for r in records})
     states: dict[str, TokenStates] = {}
@@ -85,26 +89,40 @@ def build_examples(embedder: Any, records: Sequence[QARecord], max_length: int =
     questions = []
     for s in tqdm(range(0, len(records), batch_size), desc="embed questions", disable=not progress):
         questions += token_states(embedder, [r.question for r in records[s:s + batch_size]], max_length)
+    by_article: dict[str | None, list[str]] = {}
+    for context in dict.fromkeys(r.context for r in records):
+        by_article.setdefault(next(r.title for r in records if r.context == context), []).append(context)
+    rng = random.Random(seed)
     examples = []
     for record, question in zip(records, questions):
         passage = states[record.context]
         targets = target_wordpieces(passage, answer_char_spans(record.context, record.answers))
-        if targets:
-            examples.append(ScorerExample(question, passage, targets, list(record.answers), record.context))
+        if not targets:
+            continue
+        pool = [c for c in by_article[record.title] if c != record.context]
+        others = [(states[c], target_wordpieces(states[c], answer_char_spans(c, record.answers)))
+                  for c in rng.sample(pool, min(negatives, len(pool)))]
+        examples.append(ScorerExample(question, passage, targets, list(record.answers), record.context, others))
     logger.info("%d of %d records have their answer inside the first %d wordpieces of the context",
                 len(examples), len(records), max_length)
     return examples
 
 
 def collate(examples: Sequence[ScorerExample]) -> dict[str, torch.Tensor]:
-    """Padded batch: passage ``(B, L, d)``, question ``(B, Q, d)``, their masks, and the target ``(B, L)``."""
-    passage, passage_mask = pad_states([e.passage.states for e in examples])
-    question, question_mask = pad_states([e.question.states for e in examples])
+    """Padded batch of ``B`` questions with ``G`` passages each (gold first, then distractors; missing ones
+    empty): passage ``(B*G, L, d)``, question ``(B*G, Q, d)`` (repeated), masks, and the target ``(B*G, L)``."""
+    group = 1 + max(len(e.others) for e in examples)
+    empty = examples[0].passage.states[:0]
+    rows = [row for e in examples for row in
+            [(e.passage.states, e.targets), *((p.states, t) for p, t in e.others)]
+            + [(empty, [])] * (group - 1 - len(e.others))]
+    passage, passage_mask = pad_states([states for states, _ in rows])
+    question, question_mask = pad_states([e.question.states for e in examples for _ in range(group)])
     target = torch.zeros_like(passage_mask)
-    for i, e in enumerate(examples):
-        target[i, e.targets] = True
+    for i, (_, targets) in enumerate(rows):
+        target[i, targets] = True
     return {"passage": passage, "passage_mask": passage_mask, "question": question,
-            "question_mask": question_mask, "target": target}
+            "question_mask": question_mask, "target": target, "group": torch.tensor(group)}
 
 
 def answer_mass_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -114,7 +132,15 @@ def answer_mass_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 
 def batch_logits(scorer: WindowScorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return scorer(batch["passage"], batch["passage_mask"], batch["question"], batch["question_mask"])
+    """Answer logits of a collated batch, one row per question over all its passages ``(B, G*L)``."""
+    logits = scorer(batch["passage"], batch["passage_mask"], batch["question"], batch["question_mask"])
+    return logits.reshape(-1, int(batch["group"]) * logits.shape[1])
+
+
+def batch_loss(scorer: WindowScorer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """:func:`answer_mass_loss` of a collated batch, one softmax per question over all its passages."""
+    logits = batch_logits(scorer, batch)
+    return answer_mass_loss(logits, batch["target"].reshape(logits.shape))
 
 
 @torch.no_grad()
@@ -127,14 +153,14 @@ def window_recall(scorer: WindowScorer | None, examples: Sequence[ScorerExample]
         return float("nan")
     spans = window_spans([e.question for e in examples], [[e.passage] for e in examples], WindowConfig(width=width),
                          scorer)
-    return float(np.mean([has_answer(cut_window(e.text, e.passage, span), e.answers)
-                          for e, (span,) in zip(examples, spans)]))
+    return float(np.mean([has_answer(cut_windows(e.text, e.passage, ss), e.answers)
+                          for e, (ss,) in zip(examples, spans)]))
 
 
 @torch.no_grad()
 def mean_loss(scorer: WindowScorer, examples: Sequence[ScorerExample], batch_size: int = 64) -> float:
-    losses = [answer_mass_loss(batch_logits(scorer, b := collate(examples[s:s + batch_size])), b["target"]).item()
-              * len(examples[s:s + batch_size]) for s in range(0, len(examples), batch_size)]
+    losses = [batch_loss(scorer, collate(examples[s:s + batch_size])).item() * len(examples[s:s + batch_size])
+              for s in range(0, len(examples), batch_size)]
     return sum(losses) / max(len(examples), 1)
 
 
@@ -170,7 +196,7 @@ def train_scorer(scorer: WindowScorer, train: list[ScorerExample], val: list[Sco
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * lr_factor(step, steps_per_epoch * config.epochs, config.warmup_steps)
             batch = collate([train[j] for j in order[s:s + config.batch_size]])
-            loss = answer_mass_loss(batch_logits(scorer, batch), batch["target"])
+            loss = batch_loss(scorer, batch)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)

@@ -53,33 +53,49 @@ def test_missing_folder_and_mismatch_are_refused(tmp_path):
 
 
 class _PeakScorer:
-    """Stands in for a trained scorer: all answer probability on one wordpiece of each passage."""
+    """Stands in for a trained scorer: (nearly) all answer probability on one wordpiece of each passage."""
 
     def __init__(self, peaks: list[int]) -> None:
         self.peaks = peaks
 
-    def answer_probabilities(self, questions, passages):
-        return [torch.nn.functional.one_hot(torch.tensor(k), p.states.shape[0]).float()
+    def answer_logits(self, questions, passages):
+        return [20.0 * torch.nn.functional.one_hot(torch.tensor(k), p.states.shape[0]).float()
                 for k, p in zip(self.peaks, passages)]
 
 
 def test_windows_hold_the_scorer_peak_without_a_shift():
-    passages = [[TokenStates(_states(20), None, []), TokenStates(_states(6), None, [])], [TokenStates(_states(30), None, [])]]
+    passages = [[TokenStates(_states(20), None, []), TokenStates(_states(6), None, [])],
+                [TokenStates(_states(30), None, [])]]
     questions = [TokenStates(_states(3), None, [])] * 2
     spans = window_spans(questions, passages, WindowConfig(width=8, shift=0.5), _PeakScorer([17, 2, 0]))
     assert [len(s) for s in spans] == [2, 1]
-    (a, b), (c, d), (e, f) = spans[0][0], spans[0][1], spans[1][0]
+    [(a, b)], [(c, d)], [(e, f)] = spans[0][0], spans[0][1], spans[1][0]
     assert a <= 17 < b == a + 8 <= 20 and (c, d) == (0, 6) and e == 0 and f == 8
 
 
-def test_select_windows_with_a_scorer_cuts_substrings(tiny_embedder, tiny_corpus_records):
+def test_global_allocation_without_a_scorer_is_refused():
+    passages = [[TokenStates(_states(20), None, [])]]
+    with pytest.raises(ValueError, match="scorer"):
+        window_spans([TokenStates(_states(3), None, [])], passages, WindowConfig(allocation="global"))
+    with pytest.raises(ValueError, match="allocation"):
+        WindowConfig(allocation="everywhere")
+
+
+@pytest.mark.parametrize("allocation", ["per_passage", "global"])
+def test_select_windows_with_a_scorer_cuts_substrings(tiny_embedder, tiny_corpus_records, allocation):
     texts = [r["text"] for r in tiny_corpus_records[:4]]
     scorer = _scorer(d_embed=tiny_embedder.token_dim)
-    windows = select_windows(tiny_embedder, ["How tall is the mountain?"], [texts], WindowConfig(width=5), scorer)
+    config = WindowConfig(width=5, allocation=allocation)
+    windows = select_windows(tiny_embedder, ["How tall is the mountain?"], [texts], config, scorer)
     assert len(windows[0]) == 4
+    total = 0
     for window, text in zip(windows[0], texts):
-        assert window and window in text
-        assert len(tiny_embedder.tokenizer(window, add_special_tokens=False)["input_ids"]) <= 5
+        pieces = [w for w in window.split(" … ") if w] if window else []
+        assert all(piece in text for piece in pieces)
+        total += sum(len(tiny_embedder.tokenizer(w, add_special_tokens=False)["input_ids"]) for w in pieces)
+        if allocation == "per_passage":
+            assert len(pieces) == 1
+    assert total <= 4 * 5  # the same budget either way: one window of 5 wordpieces per passage
 
 
 @pytest.mark.integration
@@ -100,3 +116,15 @@ def test_shipped_scorer_finds_the_answer_in_a_narrow_window(torch_threads):
         states = token_states(embedder, [passage])
     assert states[0].states.shape[0] > 60
     assert "Elias Brandt" in windows[0][0] and "1861" in windows[1][0]
+
+
+def test_auto_allocation_is_global_with_a_scorer_and_per_passage_without(tiny_embedder, tiny_corpus_records):
+    texts = [r["text"] for r in tiny_corpus_records[:3]]
+    scorer = _scorer(d_embed=tiny_embedder.token_dim)
+
+    def windows(allocation, with_scorer):
+        return select_windows(tiny_embedder, ["How tall is the mountain?"], [texts],
+                              WindowConfig(width=4, allocation=allocation), scorer if with_scorer else None)
+
+    assert windows("auto", True) == windows("global", True)
+    assert windows("auto", False) == windows("per_passage", False)

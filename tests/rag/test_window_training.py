@@ -10,8 +10,9 @@ from rag.window_scorer import WindowScorer
 from rag.window_training import (
     WindowTrainConfig,
     answer_char_spans,
-    answer_mass_loss,
+    ScorerExample,
     batch_logits,
+    batch_loss,
     build_examples,
     collate,
     new_scorer,
@@ -55,12 +56,12 @@ def test_examples_drop_records_without_the_answer_in_the_context(examples):
 def test_one_step_lowers_the_loss_on_a_fixed_batch(tiny_embedder, examples):
     scorer = new_scorer(tiny_embedder, hidden=16, rank=8, kernel=5, dropout=0.0)
     batch = collate(examples)
-    before = answer_mass_loss(batch_logits(scorer, batch), batch["target"])
+    before = batch_loss(scorer, batch)
     optimizer = torch.optim.SGD(scorer.parameters(), lr=0.1)
     before.backward()
     optimizer.step()
     with torch.no_grad():
-        after = answer_mass_loss(batch_logits(scorer, batch), batch["target"])
+        after = batch_loss(scorer, batch)
     assert after < before
 
 
@@ -85,3 +86,19 @@ def test_training_resumes_to_the_same_state(tmp_path, tiny_embedder, examples):
     for k, v in _weights(straight).items():
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
     assert json.loads((tmp_path / "b" / "history.json").read_text())[-1]["epoch"] == 2
+
+
+def test_distractors_share_one_softmax_with_the_gold_context(tiny_embedder, tiny_corpus_records):
+    records = [QARecord(id=f"q{i}", question=f"What about {r['title']}?", answers=[r["text"].split()[-1].rstrip(".")],
+                        context=r["text"], title="one article") for i, r in enumerate(tiny_corpus_records[:5])]
+    examples = build_examples(tiny_embedder, records, progress=False, negatives=2)
+    assert {len(e.others) for e in examples} == {2}
+    batch = collate(examples[:3])
+    assert batch["passage"].shape[0] == 3 * 3 and int(batch["group"]) == 3
+    scorer = new_scorer(tiny_embedder, hidden=16, rank=8, kernel=5, dropout=0.0).eval()
+    logits = batch_logits(scorer, batch)
+    assert logits.shape == (3, 3 * batch["passage"].shape[1])
+    # with the distractors' answer-free wordpieces in the softmax, the gold answer gets less mass
+    alone = collate([ScorerExample(e.question, e.passage, e.targets, e.answers, e.text) for e in examples[:3]])
+    with torch.no_grad():
+        assert batch_loss(scorer, batch) > batch_loss(scorer, alone)
