@@ -53,8 +53,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("benchmark")
     g.add_argument("--modes", nargs="+", choices=MODE_CHOICES, default=["closed_book", "full_text", "compressed"])
-    g.add_argument("--window-width", type=int, default=14,
-                   help="selected_text: embedder wordpieces kept per passage (default 14)")
+    g.add_argument("--window-width", type=int, default=None,
+                   help="selected_text: embedder wordpieces per window (default 8 with a window scorer, 14 without)")
     g.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
                    help="selected_text: one window per passage, or the same number of windows wherever the "
                         "window scorer puts the most answer mass (needs a scorer); auto: global with a scorer")

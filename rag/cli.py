@@ -100,8 +100,8 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--llm", default=None, help="Hugging Face causal LM name or path (default: bundled SmolLM2)")
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
-    p.add_argument("--window-width", type=int, default=14,
-                   help="selected_text: embedder wordpieces kept per passage (default 14)")
+    p.add_argument("--window-width", type=int, default=None,
+                   help="selected_text: embedder wordpieces per window (default 8 with a window scorer, 14 without)")
     p.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
                    help="selected_text: one window per passage, or wherever the scorer puts the answer "
                         "(auto: global with a scorer)")

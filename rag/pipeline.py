@@ -164,7 +164,7 @@ class RAG:
         """Model ids and fingerprints: what a benchmark records to be reproducible."""
         info: dict = {"llm": self.llm.id, "llm_dtype": str(self.llm.dtype), "device": str(self.llm.device),
                       "prompt_version": P.PROMPT_VERSION, "max_new_tokens": self.max_new_tokens,
-                      "window": asdict(self.window)}
+                      "window": asdict(self.window.resolved(self.window_scorer is not None))}
         if self.index is not None:
             manifest_bytes = (Path(self.index.dir) / "manifest.json").read_bytes()
             info["embedder"] = self.index.manifest.embedder.id

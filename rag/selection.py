@@ -14,7 +14,7 @@ over the k passages), so any index works, with or without memory encodings.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +33,7 @@ STOP_WORDS = frozenset(
 
 
 ALLOCATIONS = ("auto", "per_passage", "global")
+SCORER_WIDTH, RULE_WIDTH = 8, 14
 WINDOW_JOINER = " … "
 
 
@@ -40,13 +41,17 @@ WINDOW_JOINER = " … "
 class WindowConfig:
     """How much of each passage ``selected_text`` keeps.
 
-    ``width``: embedder wordpieces per passage (14 keeps ~8x fewer LLM context tokens than full passages of
-    ~140 tokens). ``shift``: fraction of ``width`` the best-matching window moves forward. ``max_length``:
-    wordpieces read per passage or question, capped at the embedder's ``max_seq_length`` (the rest of a longer
-    passage is never selected).
+    ``width``: embedder wordpieces per window; ``None`` picks the measured operating point: 8 with a trained
+    window scorer (≥10× fewer LLM context tokens than full passages), 14 with the untrained rule (~8× fewer;
+    narrower rule windows lose the answer). ``shift``: fraction of the width the rule's best-matching window
+    moves forward. ``max_length``: wordpieces read per passage or question, capped at the embedder's
+    ``max_seq_length`` (the rest of a longer passage is never selected). ``allocation``: ``"per_passage"`` (one
+    window in each passage), ``"global"`` (the same number of windows wherever a trained scorer puts the most
+    answer mass; needs a scorer), or ``"auto"``: global with a scorer, per passage without. Measured: README,
+    "A trained window scorer".
     """
 
-    width: int = 14
+    width: int | None = None
     shift: float = 1 / 3
     max_length: int = 256
     allocation: str = "auto"
@@ -54,10 +59,16 @@ class WindowConfig:
     def __post_init__(self) -> None:
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"WindowConfig.allocation must be one of {ALLOCATIONS}, got '{self.allocation}'")
-        if self.width < 1:
+        if self.width is not None and self.width < 1:
             raise ValueError(f"WindowConfig.width must be >= 1 wordpiece, got {self.width}")
         if not 0.0 <= self.shift < 1.0:
             raise ValueError(f"WindowConfig.shift must be in [0, 1), got {self.shift}")
+
+    def resolved(self, with_scorer: bool) -> WindowConfig:
+        """This config with ``width`` and ``allocation`` settled for use with or without a scorer."""
+        width = self.width or (SCORER_WIDTH if with_scorer else RULE_WIDTH)
+        allocation = self.allocation if self.allocation != "auto" else ("global" if with_scorer else "per_passage")
+        return replace(self, width=width, allocation=allocation)
 
 
 @dataclass
@@ -117,11 +128,12 @@ def window_start(scores: torch.Tensor, width: int, shift: float) -> int:
 def window_span(scores: torch.Tensor, config: WindowConfig, shift: float | None = None) -> tuple[int, int]:
     """``[start, end)`` wordpiece range of the window with the highest summed ``scores`` ``(L,)``, moved
     forward by ``shift`` (default ``config.shift``) times the width; all of a short passage."""
+    width = config.width or RULE_WIDTH
     n = scores.shape[0]
-    if n <= config.width:
+    if n <= width:
         return 0, n
-    start = window_start(scores, config.width, config.shift if shift is None else shift)
-    return start, start + config.width
+    start = window_start(scores, width, config.shift if shift is None else shift)
+    return start, start + width
 
 
 def cut_window(text: str, passage: TokenStates, span: tuple[int, int]) -> str:
@@ -146,16 +158,17 @@ def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[T
     ``config.allocation == "global"`` spreads the same number of windows across the passages by joint answer
     mass (:mod:`rag.window_allocation`), so a passage may get none or several.
     """
+    config = config.resolved(with_scorer=scorer is not None)
     if scorer is None:
         if config.allocation == "global":
-            raise ValueError(f"window allocation '{config.allocation}' compares passages by a trained scorer's "
-                             "answer logits: pass a window scorer, or use allocation='per_passage'")
+            raise ValueError("window allocation 'global' compares passages by a trained scorer's answer logits: "
+                             "pass a window scorer, or use allocation='per_passage'")
         return [[[window_span(maxsim_scores(p, question_keys(q)), config)] for p in ps]
                 for q, ps in zip(questions, passages)]
     pairs = [(q, p) for q, ps in zip(questions, passages) for p in ps]
     logits = iter(scorer.answer_logits([q for q, _ in pairs], [p for _, p in pairs]))
     per_question = [[next(logits) for _ in ps] for ps in passages]
-    if config.allocation in ("global", "auto"):
+    if config.allocation == "global":
         return [allocate_windows(xs, config.width) for xs in per_question]
     return [[[window_span(torch.softmax(x, 0), config, shift=0.0)] for x in xs] for xs in per_question]
 

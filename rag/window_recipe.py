@@ -80,8 +80,9 @@ def model_card(config: WindowRecipeConfig, train_questions: int, history: list[d
     recall_key = next(k for k in history[-1] if k.startswith("val_window_recall"))
     lines = ["# Window scorer", "",
              f"Reads the embedder's wordpiece states (`{config.embedder or 'all-MiniLM-L6-v2 (bundled)'}`) and says "
-             "where in a passage the answer to a question is; `selected_text` keeps the window with the most "
-             "predicted answer mass (`rag/window_scorer.py`).", "",
+             "where in a passage the answer to a question is; `selected_text` keeps the k windows with the most "
+             "predicted answer mass across the k retrieved passages (`rag/window_scorer.py`, "
+             "`rag/window_allocation.py`).", "",
              f"- Data: `{Path(config.dataset).name}`, {train_questions} training questions (gold contexts) from "
              "every article except the validation and held-out ones below.",
              f"- Validation articles: {', '.join(config.val_articles)}.",
