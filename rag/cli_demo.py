@@ -41,7 +41,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"   source [{h.score:.3f}] {h.title}: {textwrap.shorten(h.text, 90)}")
         for m in modes:
             a = by_mode[m][i]
-            print(f"   {m:<12} {a.text!r:<60.60} ctx={a.context_tokens:>4} tok  ttft={a.timings.ttft_s * 1000:6.0f} ms"
+            print(f"   {m:<13} {a.text!r:<60.60} ctx={a.context_tokens:>4} tok  ttft={a.timings.ttft_s * 1000:6.0f} ms"
                   f"  total={a.timings.total_s * 1000:6.0f} ms")
         print()
     _print_summary(by_mode)
@@ -52,7 +52,7 @@ def _print_summary(by_mode: dict[str, list[Answer]]) -> None:
     print("mean per question:")
     for m, answers in by_mode.items():
         n = len(answers)
-        print(f"   {m:<12} context tokens {sum(a.context_tokens for a in answers) / n:7.1f}   "
+        print(f"   {m:<13} context tokens {sum(a.context_tokens for a in answers) / n:7.1f}   "
               f"ttft {sum(a.timings.ttft_s for a in answers) / n * 1000:7.0f} ms   "
               f"total {sum(a.timings.total_s for a in answers) / n * 1000:7.0f} ms")
 
