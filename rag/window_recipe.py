@@ -17,7 +17,6 @@ import torch
 
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
-from rag.window_scorer import WindowScorer
 from rag.window_training import WindowTrainConfig, build_examples, new_scorer, train_scorer, window_recall
 
 logger = logging.getLogger(__name__)
@@ -88,7 +87,8 @@ def model_card(config: WindowRecipeConfig, train_questions: int, history: list[d
              f"- Validation articles: {', '.join(config.val_articles)}.",
              f"- Held-out articles (reported only): {', '.join(config.held_out) or 'none'}.",
              f"- Shape: {config.shape or 'defaults'}; training: {asdict(config.train)}.",
-             "- Reproduce: `squeezerag train-windows --out runs/window-scorer` (minutes on 2 CPU cores: the questions and contexts are embedded once, then an epoch takes ~11 s).",
+             "- Reproduce: `squeezerag train-windows --out runs/window-scorer` (minutes on 2 CPU cores: the "
+             "questions and contexts are embedded once, then an epoch takes ~11 s).",
              "", "## Training", "", f"| epoch | train loss | val loss | {recall_key} |", "| --- | --- | --- | --- |"]
     lines += [f"| {h['epoch']} | {h['train_loss']:.3f} | {h['val_loss']:.3f} | {h[recall_key]:.3f} |" for h in history]
     lines += ["", "## Does the gold answer survive in the window of its gold context?", "",
@@ -99,15 +99,10 @@ def model_card(config: WindowRecipeConfig, train_questions: int, history: list[d
     return "\n".join(lines) + "\n"
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> object:
+    """Tuples as lists, so the in-memory config equals (and fingerprints like) its JSON round trip."""
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
-
-
-def load_scorer(path: str | Path) -> WindowScorer:
-    """A scorer folder written by :func:`run_window_recipe` (``OUT/final``) or ``save_pretrained``."""
-    path = Path(path)
-    return WindowScorer.from_pretrained(path / "final" if (path / "final" / "config.json").exists() else path)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from eval.metrics import has_answer
 from eval.records import QARecord
 from projector.checkpoint import load_checkpoint, save_checkpoint
 from rag.selection import TokenStates, WindowConfig, cut_windows, token_states, window_spans
@@ -89,9 +90,9 @@ def build_examples(embedder: Any, records: Sequence[QARecord], max_length: int =
     questions = []
     for s in tqdm(range(0, len(records), batch_size), desc="embed questions", disable=not progress):
         questions += token_states(embedder, [r.question for r in records[s:s + batch_size]], max_length)
-    by_article: dict[str | None, list[str]] = {}
-    for context in dict.fromkeys(r.context for r in records):
-        by_article.setdefault(next(r.title for r in records if r.context == context), []).append(context)
+    by_article: dict[str | None, dict[str, None]] = {}  # article -> its contexts, in order, deduplicated
+    for r in records:
+        by_article.setdefault(r.title, {})[r.context] = None
     rng = random.Random(seed)
     examples = []
     for record, question in zip(records, questions):
@@ -147,8 +148,6 @@ def batch_loss(scorer: WindowScorer, batch: dict[str, torch.Tensor]) -> torch.Te
 def window_recall(scorer: WindowScorer | None, examples: Sequence[ScorerExample], width: int) -> float:
     """Fraction of examples whose gold answer lies inside the selected window of the gold context
     (``scorer=None``: the untrained max-sim rule with its default shift)."""
-    from eval.metrics import has_answer
-
     if not examples:
         return float("nan")
     spans = window_spans([e.question for e in examples], [[e.passage] for e in examples], WindowConfig(width=width),
@@ -183,7 +182,11 @@ def train_scorer(scorer: WindowScorer, train: list[ScorerExample], val: list[Sco
     history: list[dict] = []
     checkpoint = out_dir / "checkpoint"
     if checkpoint.exists():
-        history = load_checkpoint(checkpoint, scorer, optimizer)["history"]
+        state = load_checkpoint(checkpoint, scorer, optimizer)
+        if state["config"] != asdict(config):
+            raise ValueError(f"{checkpoint} was written with {state['config']}, not {asdict(config)}: resume with "
+                             "the same settings, or train into a new --out folder")
+        history = state["history"]
         logger.info("resumed %s after epoch %d", out_dir, len(history))
     for epoch in range(len(history), min(config.epochs, stop_after or config.epochs)):
         scorer.train()

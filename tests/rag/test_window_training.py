@@ -8,9 +8,9 @@ from eval.records import QARecord
 from rag.selection import TokenStates
 from rag.window_scorer import WindowScorer
 from rag.window_training import (
+    ScorerExample,
     WindowTrainConfig,
     answer_char_spans,
-    ScorerExample,
     batch_logits,
     batch_loss,
     build_examples,
@@ -86,6 +86,9 @@ def test_training_resumes_to_the_same_state(tmp_path, tiny_embedder, examples):
     for k, v in _weights(straight).items():
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
     assert json.loads((tmp_path / "b" / "history.json").read_text())[-1]["epoch"] == 2
+    with pytest.raises(ValueError, match="same settings"):  # another schedule cannot continue this run
+        train_scorer(fresh(), examples, examples[:4], WindowTrainConfig(epochs=3, batch_size=4, warmup_steps=2),
+                     tmp_path / "b", progress=False)
 
 
 def test_distractors_share_one_softmax_with_the_gold_context(tiny_embedder, tiny_corpus_records):
