@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
+
+from rag.persistence import JsonConfig
 
 
 @dataclass
-class ProjectorConfig:
+class ProjectorConfig(JsonConfig):
     """What a projector maps from and to, and how it was trained.
 
     A memory vector ``(d_embed,)`` becomes ``tokens_per_vector`` soft tokens ``(d_model,)`` each, so a passage
@@ -27,15 +27,6 @@ class ProjectorConfig:
     dropout: float = 0.0
     prompt_version: str = ""
     training: dict = field(default_factory=dict)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> ProjectorConfig:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def soft_tokens_per_passage(self, n_vectors: int) -> int:
         return n_vectors * self.tokens_per_vector

@@ -10,18 +10,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
 from rag.errors import ProjectorMismatchError
-from rag.fingerprint import module_fingerprint
+from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, module_fingerprint, require_saved, save_module
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 class Projector(nn.Module):
@@ -55,19 +53,11 @@ class Projector(nn.Module):
     # --- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> None:
         """Write ``config.json`` and ``model.safetensors`` (``dtype`` fp16 for shipping)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.save(directory / CONFIG_FILE)
-        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_module(self, self.config, directory, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Projector:
-        directory = Path(directory)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (directory / name).exists():
-                raise FileNotFoundError(f"projector directory {directory} has no {name}; point to a folder "
-                                        "written by Projector.save_pretrained or `squeezerag train`")
+        directory = require_saved(directory, "projector", "Projector.save_pretrained or `squeezerag train`")
         model = cls(ProjectorConfig.load(directory / CONFIG_FILE))
         model.load_weights_from(directory)
         return model.to(device).eval()

@@ -13,28 +13,31 @@ safetensors weights, like the projector.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rag.errors import SqueezeRagError
-from rag.fingerprint import module_fingerprint
+from rag.persistence import (
+    CONFIG_FILE,
+    JsonConfig,
+    load_weights,
+    module_fingerprint,
+    require_saved,
+    save_module,
+)
 
 if TYPE_CHECKING:
     from rag.selection import TokenStates
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 def pad_states(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +55,7 @@ class WindowScorerMismatchError(SqueezeRagError):
 
 
 @dataclass
-class WindowScorerConfig:
+class WindowScorerConfig(JsonConfig):
     """Shape of the scorer and what it reads.
 
     ``d_embed``: the embedder's token-state size; ``rank``: size of the learned answer-type features;
@@ -67,15 +70,6 @@ class WindowScorerConfig:
     dropout: float = 0.2
     embedder_id: str = ""
     training: dict = field(default_factory=dict)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> WindowScorerConfig:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class WindowScorer(nn.Module):
@@ -142,21 +136,14 @@ class WindowScorer(nn.Module):
     # --- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> None:
         """Write ``config.json`` and ``model.safetensors`` (``dtype`` fp16 for shipping)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.save(directory / CONFIG_FILE)
-        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_module(self, self.config, directory, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> WindowScorer:
-        directory = Path(directory)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (directory / name).exists():
-                raise FileNotFoundError(f"window scorer directory {directory} has no {name}; point to a folder "
-                                        "written by WindowScorer.save_pretrained or `squeezerag train-windows`")
+        directory = require_saved(directory, "window scorer",
+                                  "WindowScorer.save_pretrained or `squeezerag train-windows`")
         model = cls(WindowScorerConfig.load(directory / CONFIG_FILE))
-        model.load_state_dict({k: v.float() for k, v in load_file(str(directory / WEIGHTS_FILE)).items()})
+        model.load_state_dict(load_weights(directory))
         return model.to(device).eval()
 
     def fingerprint(self) -> str:

@@ -75,14 +75,10 @@ def test_bad_window_arguments_are_refused(tiny_embedder):
 
 
 @pytest.mark.integration
-def test_real_embedder_window_holds_the_answer(torch_threads):
+def test_real_embedder_window_holds_the_answer(torch_threads, harbour_passage):
     from indexer import load_embedder
 
-    passage = ("The city of Varnholm lies on the northern coast and is known for its fishing fleet and its old "
-               "wooden churches. The harbour was rebuilt after a storm destroyed the piers in 1861. The rebuilding "
-               "was paid for by a merchant named Elias Brandt, who had made his fortune in the salt trade. Today "
-               "the town hosts a music festival every summer that draws visitors from across the region.")
-    questions = ["Who paid for the rebuilding of the harbour?", "When did a storm destroy the piers?"]
+    passage, questions = harbour_passage
     with torch_threads():
         windows = select_windows(load_embedder(), questions, [[passage], [passage]], WindowConfig(width=14))
     # each window sits on the sentence the question paraphrases

@@ -99,15 +99,11 @@ def test_select_windows_with_a_scorer_cuts_substrings(tiny_embedder, tiny_corpus
 
 
 @pytest.mark.integration
-def test_shipped_scorer_finds_the_answer_in_a_narrow_window(torch_threads):
+def test_shipped_scorer_finds_the_answer_in_a_narrow_window(torch_threads, harbour_passage):
     from indexer import load_embedder
     from rag.demo_index import default_window_scorer_dir
 
-    passage = ("The city of Varnholm lies on the northern coast and is known for its fishing fleet and its old "
-               "wooden churches. The harbour was rebuilt after a storm destroyed the piers in 1861. The rebuilding "
-               "was paid for by a merchant named Elias Brandt, who had made his fortune in the salt trade. Today "
-               "the town hosts a music festival every summer that draws visitors from across the region.")
-    questions = ["Who paid for the rebuilding of the harbour?", "When did a storm destroy the piers?"]
+    passage, questions = harbour_passage
     with torch_threads():
         embedder = load_embedder()
         scorer = WindowScorer.from_pretrained(default_window_scorer_dir())
