@@ -6,8 +6,10 @@ wordpieces (ColBERT-style max-sim over the embedder's last-layer states, stop wo
 with the highest total score is then moved ``shift * width`` wordpieces forward, because a SQuAD-style
 answer tends to follow the words the question repeats (measured: README, "Selecting instead of pooling").
 
-This is the bar a trained projector has to clear: no training, the same token budget, and text the frozen
-LLM reads natively. Token states are computed at query time from the passage text (one embedder forward
+That untrained rule is the fallback. With a trained :class:`~rag.window_scorer.WindowScorer` the windows go
+where it predicts the answer, and by default they are allocated across the k passages by joint answer mass
+(:mod:`rag.window_allocation`). Either way the frozen LLM reads text it knows, at the budget a soft-token
+projector has to beat. Token states are computed at query time from the passage text (one embedder forward
 over the k passages), so any index works, with or without memory encodings.
 """
 
