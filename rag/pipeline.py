@@ -35,8 +35,9 @@ class RAG:
     memory vectors from the index (no re-embedding) and turns each passage into a few soft tokens.
     ``mode="selected_text"`` cuts each passage to its question-aware window (``window``, see
     :mod:`rag.selection`) and reads it as text: the extractive baseline at a similar token budget. With a
-    ``window_scorer`` (:mod:`rag.window_scorer`; ``from_defaults`` loads the shipped one) the window is the
-    one with the most predicted answer mass, otherwise the untrained max-sim rule picks it.
+    ``window_scorer`` (:mod:`rag.window_scorer`; ``from_defaults`` loads the shipped one) the windows go where
+    it predicts the answer, by default allocated across the k passages (:mod:`rag.window_allocation`);
+    otherwise the untrained max-sim rule picks one window per passage.
     """
 
     def __init__(self, index: Index | str | Path | None = None, llm: LLM | str | None = None,

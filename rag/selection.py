@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rag.window_allocation import allocate_windows
+from rag.window_allocation import allocate_windows, window_masses
 
 if TYPE_CHECKING:
     from rag.window_scorer import WindowScorer
@@ -122,8 +122,7 @@ def window_start(scores: torch.Tensor, width: int, shift: float) -> int:
     n = scores.shape[0]
     if n <= width:
         return 0
-    sums = torch.cumsum(torch.cat([scores.new_zeros(1), scores.float()]), 0)
-    best = int(torch.argmax(sums[width:] - sums[:-width]))
+    best = int(torch.argmax(window_masses(scores.float(), width)))
     return min(best + int(shift * width), n - width)
 
 

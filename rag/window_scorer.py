@@ -4,8 +4,8 @@ The untrained ``selected_text`` rule scores each wordpiece by its max-sim to the
 window forward by a fixed fraction; it keeps the gold answer in about a third of 14-wordpiece windows. This
 small module reads the same frozen embedder wordpiece states of a passage and of the question and predicts,
 per passage wordpiece, how likely it is to be part of the answer (an extractive-QA head over a frozen
-encoder). The window with the most predicted answer mass is kept, so compression stays extractive and
-question-aware, and the frozen LLM still reads text it knows.
+encoder). The windows with the most predicted answer mass are kept (:mod:`rag.window_allocation`), so
+compression stays extractive and question-aware, and the frozen LLM still reads text it knows.
 
 Composed with the embedder (it only reads its states), never a subclass of it; config as JSON beside
 safetensors weights, like the projector.
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from rag.selection import TokenStates
 
 logger = logging.getLogger(__name__)
-
 
 
 def pad_states(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
