@@ -158,7 +158,8 @@ def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
     from rag import RAG
 
     projector = _projector(args)
-    encodings = [projector.config.memory_encoding] if projector is not None else []
+    # A wordpieces projector reads the passage text at query time: the index needs no memory for it.
+    encodings = [projector.config.memory_encoding] if projector and not projector.config.reads_wordpieces else []
     if args.corpus_from_dataset:
         from eval.dataset_index import dataset_index
 

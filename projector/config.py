@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 from rag.persistence import JsonConfig
 
+# The memory encoding read at query time, not from the index: the embedder's wordpiece states of the
+# question-aware windows (rag.selection), one soft token per wordpiece.
+WORDPIECES = "wordpieces"
+
 
 @dataclass
 class ProjectorConfig(JsonConfig):
@@ -30,3 +34,8 @@ class ProjectorConfig(JsonConfig):
 
     def soft_tokens_per_passage(self, n_vectors: int) -> int:
         return n_vectors * self.tokens_per_vector
+
+    @property
+    def reads_wordpieces(self) -> bool:
+        """True when the projector maps selected windows' wordpiece states (not stored memory vectors)."""
+        return self.memory_encoding == WORDPIECES

@@ -21,6 +21,14 @@ from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, module_fingerprint, requi
 logger = logging.getLogger(__name__)
 
 
+def window_soft_tokens(projector: Projector, windows: list[torch.Tensor]) -> torch.Tensor:
+    """Soft tokens ``(sum n_i, d_model)`` of a ``wordpieces`` projector for windows of wordpiece states
+    ``(n_i, d_tok)`` each, in order (one soft token per wordpiece, as training and inference both use them)."""
+    if not windows:
+        return torch.zeros((0, projector.config.d_model), device=projector.net[1].weight.device)
+    states = torch.cat(windows).to(projector.net[1].weight.device)
+    return projector(states[None]).reshape(-1, projector.config.d_model)
+
 
 class Projector(nn.Module):
     """LayerNorm + two-layer GELU MLP (xRAG), outputs L2-normalised then scaled to the LLM's embedding norm.

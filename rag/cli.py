@@ -145,6 +145,7 @@ def _add_bench_index_command(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from eval.cli import add_bench_parser
     from projector.cli import add_train_parser
+    from projector.cli_wordpieces import add_train_wordpieces_parser
     from rag.cli_demo import add_demo_parser
     from rag.cli_windows import add_train_windows_parser
 
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(sub)
     add_train_parser(sub)
     add_train_windows_parser(sub)
+    add_train_wordpieces_parser(sub)
     add_bench_parser(sub)
     _add_bench_index_command(sub)
     return parser

@@ -15,12 +15,12 @@ import torch
 from tqdm.auto import tqdm
 
 from indexer.index import Hit, Index
-from projector.model import Projector
+from projector.model import Projector, window_soft_tokens
 from rag import prompt as P
 from rag.answer import MODES, Answer, Timings
 from rag.errors import InvalidQuestionError, SqueezeRagError
 from rag.llm import LLM
-from rag.selection import WindowConfig, select_windows
+from rag.selection import WindowConfig, select_windows, selected_windows
 from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger(__name__)
@@ -31,8 +31,10 @@ DEFAULT_MAX_NEW_TOKENS = 24
 class RAG:
     """Retrieval-augmented QA over an :class:`~indexer.Index` with a frozen :class:`~rag.llm.LLM`.
 
-    ``mode="compressed"`` needs a projector trained for this (embedder, LLM) pair; it reads the hits'
-    memory vectors from the index (no re-embedding) and turns each passage into a few soft tokens.
+    ``mode="compressed"`` needs a projector trained for this (embedder, LLM) pair. One reading stored memory
+    (``pooled``, ``segments:m``) turns each passage's memory vectors from the index into a few soft tokens; a
+    ``wordpieces`` projector turns the wordpiece states of the ``selected_text`` windows (same ``window`` and
+    ``window_scorer``) into one soft token per wordpiece.
     ``mode="selected_text"`` cuts each passage to its question-aware window (``window``, see
     :mod:`rag.selection`) and reads it as text: the extractive baseline at a similar token budget. With a
     ``window_scorer`` (:mod:`rag.window_scorer`; ``from_defaults`` loads the shipped one) the windows go where
@@ -92,7 +94,10 @@ class RAG:
         from indexer import parse_encoding
 
         encoding = projector.config.memory_encoding
-        if self.index is not None:
+        if projector.config.reads_wordpieces:  # computed from the passage text at query time, any index
+            emb = self.embedder
+            projector.check_compatible(emb.id, emb.token_dim, self.llm.id, self.llm.hidden_size)
+        elif self.index is not None:
             manifest = self.index.manifest
             memory = manifest.memory.get(encoding)
             dim = memory.shape[-1] if memory is not None else manifest.embedder.dim
@@ -195,10 +200,24 @@ class RAG:
             prompts = [P.encode_prompt(self.llm, P.qa_message(q, c)) for q, c in zip(questions, contexts)]
             counts = [self._count_tokens(P.DOC_SEPARATOR.join(c)) for c in contexts]
             return prompts, None, counts
+        if self.projector.config.reads_wordpieces:
+            return self._wordpiece_prompts(questions, hits)
         soft = [self.soft_tokens(hs) for hs in hits]
         per_passage = self.soft_tokens_per_passage
         prompts = [P.encode_prompt(self.llm, P.soft_qa_message(q, len(hs), per_passage))
                    for q, hs in zip(questions, hits)]
+        return prompts, soft, [s.shape[0] for s in soft]
+
+    def _wordpiece_prompts(self, questions: list[str],
+                           hits: list[list[Hit]]) -> tuple[list[P.EncodedPrompt], list[torch.Tensor], list[int]]:
+        """Compressed prompts of a ``wordpieces`` projector: the ``selected_text`` windows, each read as one soft
+        block of as many soft tokens as it has wordpieces."""
+        windows = selected_windows(self.embedder, questions, [[h.text for h in hs] for hs in hits], self.window,
+                                   self.window_scorer)
+        soft = [window_soft_tokens(self.projector, [w.states for w in ws]).to(self.llm.device) for ws in windows]
+        prompts = [P.encode_prompt(self.llm, P.soft_windows_message(
+                       q, [self.projector.config.soft_tokens_per_passage(len(w.states)) for w in ws]))
+                   for q, ws in zip(questions, windows)]
         return prompts, soft, [s.shape[0] for s in soft]
 
     @property

@@ -79,6 +79,15 @@ def soft_qa_message(question: str, n_passages: int, soft_per_passage: int) -> st
     return qa_message(question, [soft_block(soft_per_passage)] * n_passages)
 
 
+def soft_windows_message(question: str, window_sizes: list[int]) -> str:
+    """QA user message whose context is one soft block per selected window (``wordpieces`` projectors).
+
+    Its text twin, the distillation teacher, is ``qa_message(question, window_texts)``: the same layout with
+    each window as text on its own line.
+    """
+    return qa_message(question, [soft_block(n) for n in window_sizes])
+
+
 def paraphrase_message(context: str, instruction: str) -> str:
     """User message for stage-1 training: a background (a soft block in training), then an instruction to
     restate it. The text or empty background views of the same message measure what soft tokens carry."""

@@ -174,16 +174,41 @@ def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[T
     return [[[window_span(torch.softmax(x, 0), config, shift=0.0)] for x in xs] for xs in per_question]
 
 
-def select_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
-                   config: WindowConfig | None = None, scorer: WindowScorer | None = None) -> list[list[str]]:
-    """For each question, its passages cut to their question-aware windows (same order and nesting; "" for a
-    passage that gets no window under global allocation); ``scorer``: a trained
-    :class:`~rag.window_scorer.WindowScorer` instead of the max-sim rule."""
+@dataclass
+class Window:
+    """One selected window: wordpieces ``span`` ``[start, end)`` of the question's passage number ``passage``,
+    its ``text`` and its normalised wordpiece ``states`` ``(end - start, d_tok)`` (what ``compressed`` reads)."""
+
+    passage: int
+    span: tuple[int, int]
+    text: str
+    states: torch.Tensor
+
+
+def passage_windows(texts: Sequence[str], states: Sequence[TokenStates],
+                    spans: Sequence[Sequence[tuple[int, int]]]) -> list[Window]:
+    """One question's windows in passage order, then position order (``spans`` as :func:`window_spans` gives)."""
+    return [Window(i, (a, b), cut_window(text, p, (a, b)), p.states[a:b])
+            for i, (text, p, ss) in enumerate(zip(texts, states, spans)) for a, b in sorted(ss)]
+
+
+def selected_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
+                     config: WindowConfig | None = None, scorer: WindowScorer | None = None) -> list[list[Window]]:
+    """For each question, the windows of its passages (see :func:`window_spans`), with their wordpiece states."""
     config = config or WindowConfig()
     if len(questions) != len(passages):
         raise ValueError(f"got {len(questions)} questions but {len(passages)} passage lists")
     flat = iter(token_states(embedder, [text for texts in passages for text in texts], config.max_length))
     states = [[next(flat) for _ in texts] for texts in passages]
     spans = window_spans(token_states(embedder, questions, config.max_length), states, config, scorer)
-    return [[cut_windows(text, p, ss) for text, p, ss in zip(texts, ps, per)]
-            for texts, ps, per in zip(passages, states, spans)]
+    return [passage_windows(texts, ps, per) for texts, ps, per in zip(passages, states, spans)]
+
+
+def select_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
+                   config: WindowConfig | None = None, scorer: WindowScorer | None = None) -> list[list[str]]:
+    """For each question, its passages cut to their question-aware windows (same order and nesting; "" for a
+    passage that gets no window under global allocation, windows of one passage joined by `` … ``);
+    ``scorer``: a trained :class:`~rag.window_scorer.WindowScorer` instead of the max-sim rule."""
+    windows = selected_windows(embedder, questions, passages, config, scorer)
+    return [[WINDOW_JOINER.join(w.text for w in ws if w.passage == i) for i in range(len(texts))]
+            for texts, ws in zip(passages, windows)]

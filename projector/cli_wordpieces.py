@@ -1,0 +1,52 @@
+"""``squeezerag train-wordpieces``: the ``wordpieces`` projector (alignment, then QA distillation; resumable)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_train_wordpieces_parser(sub) -> None:
+    from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
+
+    p = sub.add_parser("train-wordpieces",
+                       help="train a projector that reads the selected windows' wordpiece states as soft tokens")
+    p.add_argument("--out", required=True, help="run directory (aligned/, distill/checkpoint, final/)")
+    p.add_argument("--dataset", default=str(Path("..") / "shared" / "data" / "squad" / "squad-v1.1-dev-pool.json"),
+                   help="QA data with gold contexts (any `squeezerag bench` format), split by article")
+    p.add_argument("--val-articles", nargs="+", default=list(VALIDATION_ARTICLES))
+    p.add_argument("--held-out", nargs="*", default=list(SECOND_SET_ARTICLES),
+                   help="articles never trained on (reported by `squeezerag bench`)")
+    p.add_argument("--llm", default=None), p.add_argument("--embedder", default=None)
+    p.add_argument("--window-scorer", default=None, help="scorer folder (default: the shipped one)")
+    p.add_argument("--window-width", type=int, default=None, help="wordpieces per window (default: as selected_text)")
+    p.add_argument("--k", type=int, default=3, help="passages retrieved per training question")
+    p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--demo-passages", type=int, default=2000, help="bundled summaries added to the alignment text")
+    p.add_argument("--align-epochs", type=int, default=8)
+    p.add_argument("--steps", type=int, default=300, help="distillation steps")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--kl-weight", type=float, default=2.0)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--until", type=int, default=None, help="stop after this distillation step (resume later)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run_train_wordpieces)
+
+
+def run_train_wordpieces(args: argparse.Namespace) -> int:
+    from projector.alignment import AlignConfig
+    from projector.window_distill import DistillConfig
+    from projector.wordpiece_recipe import WordpieceRecipeConfig, run_wordpiece_recipe
+
+    config = WordpieceRecipeConfig(
+        dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
+        embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden,
+        demo_passages=args.demo_passages, k=args.k, window_width=args.window_width,
+        align=AlignConfig(epochs=args.align_epochs, seed=args.seed),
+        distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
+                              checkpoint_every=args.checkpoint_every, seed=args.seed))
+    out = run_wordpiece_recipe(config, args.out, progress=not args.quiet, until=args.until)
+    print(f"Projector run at {out}")
+    return 0

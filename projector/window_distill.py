@@ -1,0 +1,169 @@
+"""QA distillation of a ``wordpieces`` projector: soft windows should make the frozen LLM answer as it does from
+the same windows as text.
+
+The student reads :func:`rag.prompt.soft_windows_message` (one soft block per selected window) and the teacher,
+the same frozen LLM, reads those windows as text in the same layout. Loss on the gold answer tokens:
+NLL + ``kl_weight`` x KL(teacher || student) over the teacher's top-k (xRAG's stage 2, with the window text as
+the teacher's context). Only questions whose windows hold a gold answer are used, so the NLL never teaches the
+LLM to answer from nothing. Checkpoints every ``checkpoint_every`` steps; a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from eval.metrics import has_answer
+from eval.records import QARecord
+from indexer.hit import Hit
+from projector.checkpoint import load_checkpoint, save_checkpoint
+from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
+from projector.model import Projector, window_soft_tokens
+from rag import prompt as P
+from rag.llm import LLM
+from rag.selection import WindowConfig, passage_windows, token_states, window_spans
+from rag.window_scorer import WindowScorer
+from rag.window_training import lr_factor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillConfig:
+    """Optimisation of the QA distillation stage."""
+
+    steps: int = 300
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup: int = 20
+    kl_weight: float = 2.0
+    temperature: float = 1.0
+    top_k: int = 64
+    grad_clip: float = 1.0
+    checkpoint_every: int = 50
+    val_questions: int = 64
+    seed: int = 0
+
+
+@dataclass
+class WindowExample:
+    """A question with its selected ``windows`` (wordpiece states ``(n_i, d_tok)``), their ``texts``, and the
+    gold ``answer`` the windows hold."""
+
+    question: str
+    answer: str
+    windows: list[torch.Tensor]
+    texts: list[str]
+
+
+def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequence[QARecord],
+                    hits: Sequence[Sequence[Hit]], window: WindowConfig, batch_size: int = 64,
+                    progress: bool = True) -> list[WindowExample]:
+    """The windows ``compressed`` would read for each record's retrieved ``hits``; records whose windows miss
+    every gold answer are dropped. Each distinct passage is embedded once."""
+    texts = list(dict.fromkeys(h.text for hs in hits for h in hs))
+    states = {}
+    for s in tqdm(range(0, len(texts), batch_size), desc="passage states", disable=not progress, unit="batch"):
+        states.update(zip(texts[s:s + batch_size], token_states(embedder, texts[s:s + batch_size], window.max_length)))
+    examples = []
+    for s in range(0, len(records), batch_size):
+        chunk, chunk_hits = records[s:s + batch_size], hits[s:s + batch_size]
+        questions = token_states(embedder, [r.question for r in chunk], window.max_length)
+        passages = [[states[h.text] for h in hs] for hs in chunk_hits]
+        for r, hs, ps, spans in zip(chunk, chunk_hits, passages, window_spans(questions, passages, window, scorer)):
+            ws = passage_windows([h.text for h in hs], ps, spans)
+            answer = next((a for a in r.answers if has_answer(" ".join(w.text for w in ws), [a])), None)
+            if answer is not None:
+                examples.append(WindowExample(r.question, answer, [w.states for w in ws], [w.text for w in ws]))
+    return examples
+
+
+def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
+                 config: DistillConfig) -> tuple[torch.Tensor, dict]:
+    """NLL + ``kl_weight`` x KL(text teacher || soft student) on the answer tokens of ``examples``."""
+    teacher = P.assemble(llm, [P.encode_prompt(llm, P.qa_message(e.question, e.texts), target=e.answer)
+                               for e in examples], with_labels=True)
+    n_keep = int((teacher.labels != -100).sum(1).max())
+    with torch.no_grad():
+        top = torch.log_softmax(target_logits(llm, teacher, n_keep), dim=-1).topk(config.top_k, dim=-1)
+    t = projector.config.tokens_per_vector
+    student = P.assemble(
+        llm, [P.encode_prompt(llm, P.soft_windows_message(e.question, [len(w) * t for w in e.windows]), target=e.answer)
+              for e in examples],
+        [window_soft_tokens(projector, e.windows) for e in examples], with_labels=True)
+    logits = target_logits(llm, student, n_keep)
+    mask, ids = target_mask_and_ids(student, n_keep)
+    loss_nll = nll(logits, ids, mask)
+    loss_kl = kl_top_k(logits, top.indices, top.values, mask, config.temperature)
+    loss = loss_nll + config.kl_weight * loss_kl
+    return loss, {"loss": loss.item(), "nll": loss_nll.item(), "kl": loss_kl.item()}
+
+
+@torch.no_grad()
+def validation_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
+                    config: DistillConfig) -> dict:
+    """Mean loss parts over ``examples`` (batches of ``config.batch_size``), projector in eval mode."""
+    projector.eval()
+    parts = [(distill_loss(llm, projector, examples[s:s + config.batch_size], config)[1],
+              len(examples[s:s + config.batch_size])) for s in range(0, len(examples), config.batch_size)]
+    return {f"val_{k}": sum(p[k] * n for p, n in parts) / len(examples) for k in ("loss", "nll", "kl")}
+
+
+def batch_rows(step: int, n_examples: int, config: DistillConfig) -> list[int]:
+    """Example rows of optimizer step ``step``: one seeded permutation per pass over the data."""
+    per_pass = max(n_examples // config.batch_size, 1)
+    order = np.random.default_rng(config.seed + step // per_pass).permutation(n_examples)
+    start = (step % per_pass) * config.batch_size
+    return order[start:start + config.batch_size].tolist()
+
+
+def distill(projector: Projector, llm: LLM, train: Sequence[WindowExample], val: Sequence[WindowExample],
+            config: DistillConfig, out_dir: str | Path, progress: bool = True,
+            until: int | None = None) -> list[dict]:
+    """Train ``projector`` in place; ``out_dir/checkpoint`` is written every ``checkpoint_every`` steps and a
+    rerun with the same settings resumes from it (``until``: stop this call after that step). Returns the
+    history: training loss parts per step and validation loss at every checkpoint."""
+    checkpoint = Path(out_dir) / "checkpoint"
+    params = [p for p in projector.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    step, history = 0, []
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint, projector, optimizer)
+        if state["config"] != asdict(config):
+            raise ValueError(f"{checkpoint} was written with other distillation settings ({state['config']}); "
+                             "use the same settings to resume, or a new --out directory")
+        step, history = state["step"], state["history"]
+        logger.info("resuming distillation at step %d", step)
+    end = min(config.steps, until or config.steps)
+    bar = tqdm(total=end, initial=step, desc="distill", disable=not progress, unit="step")
+    while step < end:
+        projector.train()
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_factor(step, config.steps, config.warmup)
+        loss, parts = distill_loss(llm, projector, [train[i] for i in batch_rows(step, len(train), config)], config)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        step += 1
+        history.append({"step": step, **parts})
+        bar.update(1)
+        bar.set_postfix(loss=f"{parts['loss']:.3f}")
+        if step % config.checkpoint_every == 0 or step == end:
+            if val:
+                history[-1].update(validation_loss(llm, projector, val, config))
+                logger.info("distill step %d: %s", step, json.dumps(history[-1]))
+            save_checkpoint(checkpoint, projector, optimizer, {"step": step, "history": history,
+                                                               "config": asdict(config)})
+    bar.close()
+    projector.eval()
+    return history

@@ -1,0 +1,50 @@
+"""Model card (README.md) of a ``wordpieces`` projector, written from the training record in its config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from projector.config import ProjectorConfig
+
+
+def wordpiece_card(config: ProjectorConfig) -> str:
+    """Markdown: what the projector reads and writes, its data, alignment and distillation curves, and the
+    command that reproduces it."""
+    t = config.training
+    recipe, align, distill = t["recipe"], t["alignment"], t["recipe"]["distill"]
+    checkpoints = [h for h in t["history"] if "val_loss" in h]
+    lines = [
+        f"# squeezerag projector: {config.embedder_id} -> {config.llm_id} (`wordpieces`)", "",
+        f"Reads the embedder's last-layer wordpiece states ({config.d_embed}-d) of the question-aware windows that "
+        "`selected_text` also uses (window scorer, global allocation) and writes one soft token per wordpiece "
+        f"({config.d_model}-d): LayerNorm -> Linear({config.d_embed}, {config.hidden}) -> GELU -> Linear -> "
+        f"L2-normalise x LLM embedding norm ({config.target_norm:.3f}). Prompt version `{config.prompt_version}`. "
+        "Weights fp16.", "",
+        f"- Windows: {t['window']}; scorer `{Path(t['window_scorer']).name or 'none (max-sim rule)'}`; top-{recipe['k']} "
+        "retrieval over each split's own paragraphs.",
+        f"- Data: `{Path(recipe['dataset']).name}` minus the validation articles ({', '.join(recipe['val_articles'])}) "
+        f"and the held-out second set ({', '.join(recipe['held_out'])}).",
+        "", "## 1. Alignment (no LLM in the loop)", "",
+        f"Each wordpiece state is pulled (cosine) towards the overlap-weighted mean LLM input embedding of the "
+        f"characters it covers: {align['wordpieces']:,} wordpieces of {align['texts']:,} passages (training "
+        f"paragraphs + {recipe['demo_passages']} bundled Wikipedia summaries), {len(align['history'])} epochs.", "",
+        "| epoch | 1 - cos |", "| --- | --- |",
+        *[f"| {h['epoch']} | {h['align_loss']:.4f} |" for h in align["history"]], "",
+        f"Nearest vocabulary token of the soft token = that of the target, on every 20th (held-out) wordpiece: "
+        f"**{align['nearest_token_agreement']:.3f}**.", "",
+        "## 2. QA distillation", "",
+        f"{t['questions']['train_with_answer_in_windows']:,} of {t['questions']['train']:,} training questions keep a "
+        "gold answer in their windows. Loss: NLL of that answer + "
+        f"{distill['kl_weight']} x KL(teacher || student), the teacher being the frozen LLM reading the same windows "
+        f"as text; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
+        "| step | train loss (last step) | val NLL | val KL |", "| --- | --- | --- | --- |",
+        *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |" for h in checkpoints], "",
+        "## Reproduce", "",
+        "```bash",
+        f"squeezerag train-wordpieces --out runs/wordpieces --align-epochs {recipe['align']['epochs']} "
+        f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
+        "```", "",
+        "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "
+        "\"Soft tokens from the selected windows\".",
+    ]
+    return "\n".join(lines) + "\n"

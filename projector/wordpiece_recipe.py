@@ -1,0 +1,118 @@
+"""The ``wordpieces`` projector recipe: alignment pretraining, then QA distillation on the windows ``compressed``
+reads, split by article like the window scorer's recipe.
+
+``run_wordpiece_recipe`` writes ``OUT/aligned`` (the projector after alignment, with ``align.json``),
+``OUT/distill/checkpoint`` (resumable) and ``OUT/final`` (fp16 weights, ``config.json`` with the whole training
+record, a model card). A rerun skips a finished alignment and resumes distillation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from eval.datasets import load_qa
+from eval.records import filter_articles, without_articles
+from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement
+from projector.config import WORDPIECES, ProjectorConfig
+from projector.model import Projector
+from projector.window_distill import DistillConfig, distill, window_examples
+from rag.persistence import WEIGHTS_FILE
+from rag.prompt import PROMPT_VERSION
+from rag.selection import WindowConfig
+from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES, _jsonable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WordpieceRecipeConfig:
+    """Data, models and optimisation of one run; ``held_out`` articles are never trained on."""
+
+    dataset: str
+    val_articles: tuple[str, ...] = VALIDATION_ARTICLES
+    held_out: tuple[str, ...] = SECOND_SET_ARTICLES
+    embedder: str | None = None
+    llm: str | None = None
+    window_scorer: str | None = None  # None: the shipped scorer (the untrained rule if there is none)
+    hidden: int = 1024
+    demo_passages: int = 2000  # bundled Wikipedia summaries added to the training paragraphs for alignment
+    k: int = 3
+    window_width: int | None = None
+    align: AlignConfig = field(default_factory=AlignConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,
+                         until: int | None = None) -> Path:
+    """Align, then distil; returns ``out_dir/final`` (or ``out_dir`` when ``until`` stopped distillation early)."""
+    from eval.dataset_index import dataset_index
+    from indexer import load_embedder
+    from rag.demo_index import default_window_scorer_dir
+    from rag.llm import LLM
+    from rag.window_scorer import WindowScorer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.distill.seed)
+    llm = LLM.load(config.llm)
+    llm.model.requires_grad_(False)
+    embedder = load_embedder(config.embedder)
+    scorer_dir = config.window_scorer or default_window_scorer_dir()
+    scorer = WindowScorer.from_pretrained(scorer_dir) if scorer_dir else None
+    records = load_qa(config.dataset)
+    train = without_articles(records, (*config.val_articles, *config.held_out))
+    val = filter_articles(records, config.val_articles)
+    projector = Projector(ProjectorConfig(
+        d_embed=embedder.token_dim, d_model=llm.hidden_size, tokens_per_vector=1, hidden=config.hidden,
+        memory_encoding=WORDPIECES, embedder_id=embedder.id, llm_id=llm.id, target_norm=llm.embedding_norm))
+    alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)
+    window = WindowConfig(width=config.window_width)
+    splits = {}
+    for name, rs in (("train", train), ("validation", val)):
+        hits = dataset_index(rs, embedder=embedder, progress=progress).search([r.question for r in rs], k=config.k)
+        splits[name] = window_examples(embedder, scorer, rs, hits, window, progress=progress)
+        logger.info("%s: %d of %d questions keep a gold answer in their windows", name, len(splits[name]), len(rs))
+    history = distill(projector, llm, splits["train"], splits["validation"][:config.distill.val_questions],
+                      config.distill, out / "distill", progress, until)
+    if history[-1]["step"] < config.distill.steps:
+        return out
+    projector.config.prompt_version = PROMPT_VERSION
+    projector.config.training = {
+        "recipe": _jsonable(asdict(config)), "alignment": alignment, "window_scorer": str(scorer_dir or ""),
+        "window": asdict(window.resolved(scorer is not None)),
+        "questions": {"train": len(train), "train_with_answer_in_windows": len(splits["train"]),
+                      "validation": len(val)},
+        "history": history}
+    final = out / "final"
+    projector.save_pretrained(final, dtype=torch.float16)
+    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    from projector.wordpiece_card import wordpiece_card
+
+    (final / "README.md").write_text(wordpiece_card(projector.config))
+    return final
+
+
+def aligned_projector(projector: Projector, llm, embedder, train, config: WordpieceRecipeConfig, folder: Path,
+                      progress: bool) -> dict:
+    """Run (or reload) alignment pretraining into ``projector``; returns its report (loss per epoch, agreement)."""
+    if (folder / WEIGHTS_FILE).exists():
+        projector.load_weights_from(folder)
+        return json.loads((folder / "align.json").read_text())
+    from rag.defaults import load_demo_corpus
+
+    texts = list(dict.fromkeys(r.context for r in train))
+    texts += [d["text"] for d in load_demo_corpus(limit=config.demo_passages)] if config.demo_passages else []
+    states, targets = alignment_pairs(llm, embedder, texts, progress=progress)
+    held = torch.arange(states.shape[0]) % 20 == 0  # every 20th wordpiece measures the fit
+    history = align(projector, states[~held], targets[~held], config.align, progress)
+    report = {"texts": len(texts), "wordpieces": int(states.shape[0]), "history": history,
+              "nearest_token_agreement": nearest_token_agreement(llm, projector, states[held], targets[held])}
+    logger.info("alignment: nearest-token agreement %.3f on held-out wordpieces", report["nearest_token_agreement"])
+    projector.save_pretrained(folder)
+    (folder / "align.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from eval.records import QARecord
+from indexer.hit import Hit
+from projector.config import WORDPIECES
+from projector.window_distill import DistillConfig, distill, distill_loss, window_examples
+from rag.selection import WindowConfig
+from tiny_projector import make_projector
+
+PASSAGES = ["The Eiffel Tower was completed in 1889 in Paris.", "Berlin is the capital of Germany.",
+            "The quick brown fox jumps over the lazy dog."]
+
+
+@pytest.fixture
+def examples(tiny_embedder):
+    records = [QARecord(str(i), q, [a]) for i, (q, a) in enumerate([
+        ("When was the Eiffel Tower completed?", "1889"), ("What is the capital of Germany?", "Berlin"),
+        ("What does the fox jump over?", "the lazy dog"), ("Who painted the Mona Lisa?", "Leonardo")])]
+    hits = [[Hit(str(j), "", t) for j, t in enumerate(PASSAGES)]] * len(records)
+    return window_examples(tiny_embedder, None, records, hits, WindowConfig(width=1000), progress=False)
+
+
+def _projector(llm, embedder):
+    torch.manual_seed(0)
+    return make_projector(llm, d_embed=embedder.token_dim, tokens_per_vector=1, memory_encoding=WORDPIECES)
+
+
+def test_examples_keep_the_questions_whose_windows_hold_the_answer(examples, tiny_embedder):
+    from rag.selection import token_states
+
+    assert [e.answer for e in examples] == ["1889", "Berlin", "the lazy dog"]  # no Mona Lisa in the passages
+    lengths = [len(t.tokens) for t in token_states(tiny_embedder, PASSAGES)]
+    for e in examples:
+        assert e.texts == PASSAGES  # windows wider than the passages: every passage whole, in order
+        assert [w.shape for w in e.windows] == [(n, tiny_embedder.token_dim) for n in lengths]
+
+
+def test_one_step_lowers_the_loss_on_a_fixed_batch(examples, tiny_llm, tiny_embedder):
+    projector = _projector(tiny_llm, tiny_embedder)
+    config = DistillConfig(lr=1e-2)
+    loss, parts = distill_loss(tiny_llm, projector, examples, config)
+    assert parts["kl"] >= 0 and parts["loss"] == pytest.approx(parts["nll"] + config.kl_weight * parts["kl"])
+    optimizer = torch.optim.SGD(projector.parameters(), lr=1e-2)
+    loss.backward()
+    optimizer.step()
+    assert distill_loss(tiny_llm, projector, examples, config)[0].item() < loss.item()
+    assert all(p.grad is None for p in tiny_llm.model.parameters())  # the LLM never trains
+
+
+def test_distillation_resumes_to_the_same_state(examples, tiny_llm, tiny_embedder, tmp_path):
+    config = DistillConfig(steps=4, batch_size=2, checkpoint_every=2, warmup=1, val_questions=2)
+    straight = _projector(tiny_llm, tiny_embedder)
+    distill(straight, tiny_llm, examples, examples[:2], config, tmp_path / "a", progress=False)
+    parted = _projector(tiny_llm, tiny_embedder)
+    distill(parted, tiny_llm, examples, examples[:2], config, tmp_path / "b", progress=False, until=2)
+    resumed = _projector(tiny_llm, tiny_embedder)
+    history = distill(resumed, tiny_llm, examples, examples[:2], config, tmp_path / "b", progress=False)
+    assert [h["step"] for h in history] == [1, 2, 3, 4] and "val_nll" in history[1]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="other distillation settings"):
+        distill(resumed, tiny_llm, examples, [], DistillConfig(steps=8, batch_size=2), tmp_path / "b", progress=False)
