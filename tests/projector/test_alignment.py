@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from tiny_projector import make_projector
 
 from projector.alignment import (
     AlignConfig,
@@ -11,7 +12,6 @@ from projector.alignment import (
     nearest_token_agreement,
 )
 from projector.config import WORDPIECES
-from tiny_projector import make_projector
 
 TEXT = "Paris is the capital of France."
 

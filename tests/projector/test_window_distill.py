@@ -1,12 +1,12 @@
 import pytest
 import torch
+from tiny_projector import make_projector
 
 from eval.records import QARecord
 from indexer.hit import Hit
 from projector.config import WORDPIECES
 from projector.window_distill import DistillConfig, distill, distill_loss, window_examples
 from rag.selection import WindowConfig
-from tiny_projector import make_projector
 
 PASSAGES = ["The Eiffel Tower was completed in 1889 in Paris.", "Berlin is the capital of Germany.",
             "The quick brown fox jumps over the lazy dog."]
