@@ -29,6 +29,8 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--kl-weight", type=float, default=2.0)
     p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--init-from", default=None,
+                   help="continue from this wordpieces projector folder (skips alignment), e.g. the shipped one")
     p.add_argument("--until", type=int, default=None, help="stop after this distillation step (resume later)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -43,7 +45,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
     config = WordpieceRecipeConfig(
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden,
-        demo_passages=args.demo_passages, k=args.k, window_width=args.window_width,
+        demo_passages=args.demo_passages, k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
                               checkpoint_every=args.checkpoint_every, seed=args.seed))

@@ -24,6 +24,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "retrieval over each split's own paragraphs.",
         f"- Data: `{Path(recipe['dataset']).name}` minus the validation articles ({', '.join(recipe['val_articles'])}) "
         f"and the held-out second set ({', '.join(recipe['held_out'])}).",
+        *([f"- Continued from `{recipe['init_from']}` (alignment below is that projector's; the distillation table "
+           "is this run's)."] if recipe.get("init_from") else []),
         "", "## 1. Alignment (no LLM in the loop)", "",
         f"Each wordpiece state is pulled (cosine) towards the overlap-weighted mean LLM input embedding of the "
         f"characters it covers: {align['wordpieces']:,} wordpieces of {align['texts']:,} passages (training "

@@ -43,6 +43,7 @@ class WordpieceRecipeConfig:
     demo_passages: int = 2000  # bundled Wikipedia summaries added to the training paragraphs for alignment
     k: int = 3
     window_width: int | None = None
+    init_from: str | None = None  # a wordpieces projector folder to continue from (alignment is skipped)
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -70,7 +71,11 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     projector = Projector(ProjectorConfig(
         d_embed=embedder.token_dim, d_model=llm.hidden_size, tokens_per_vector=1, hidden=config.hidden,
         memory_encoding=WORDPIECES, embedder_id=embedder.id, llm_id=llm.id, target_norm=llm.embedding_norm))
-    alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)
+    if config.init_from:
+        projector.load_weights_from(config.init_from)
+        alignment = Projector.from_pretrained(config.init_from).config.training.get("alignment", {})
+    else:
+        alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)
     window = WindowConfig(width=config.window_width)
     splits = {}
     for name, rs in (("train", train), ("validation", val)):

@@ -28,7 +28,7 @@ def _all_threads(torch_threads: Callable[..., Any]) -> Iterator[None]:
 def real_rag(tmp_path_factory: pytest.TempPathFactory, torch_threads: Callable[..., Any]) -> Any:
     from indexer import BuildConfig, build_index
     from rag.defaults import load_demo_corpus, resolve_llm
-    from rag.demo_index import default_projector_dir
+    from rag.demo_index import default_projector_dir, default_window_scorer_dir
     from rag.pipeline import RAG
 
     try:
@@ -40,7 +40,8 @@ def real_rag(tmp_path_factory: pytest.TempPathFactory, torch_threads: Callable[.
     with torch_threads(THREADS):
         index = build_index(records, out, config=BuildConfig(memory_encodings=("pooled", "segments:8")),
                             progress=False)
-        return RAG(index=index, projector=default_projector_dir(), max_new_tokens=MAX_NEW_TOKENS)
+        return RAG(index=index, projector=default_projector_dir(), window_scorer=default_window_scorer_dir(),
+                   max_new_tokens=MAX_NEW_TOKENS)
 
 
 def test_retriever_finds_the_passage(real_rag: Any) -> None:

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+import torch
+from tiny_llm import make_tiny_llm
+
+from projector.alignment import AlignConfig
+from projector.model import Projector
+from projector.window_distill import DistillConfig
+from projector.wordpiece_recipe import WordpieceRecipeConfig, run_wordpiece_recipe
+
+FACTS = [("Paris", "France"), ("Berlin", "Germany"), ("Madrid", "Spain"), ("Rome", "Italy"), ("Oslo", "Norway"),
+         ("Vienna", "Austria")]
+
+
+def _squad_file(path):
+    """Three articles of two one-sentence paragraphs; each question's answer is in its paragraph."""
+    data = []
+    for a in range(3):
+        paragraphs = []
+        for j, (city, country) in enumerate(FACTS[a * 2:a * 2 + 2]):
+            context = f"{city} is the capital of {country}."
+            paragraphs.append({"context": context, "qas": [{
+                "id": f"{a}-{j}", "question": f"Which city is the capital of {country}?",
+                "answers": [{"text": city, "answer_start": 0}]}]})
+        data.append({"title": f"Article_{a}", "paragraphs": paragraphs})
+    path.write_text(json.dumps({"version": "1.1", "data": data}))
+    return path
+
+
+@pytest.fixture
+def tiny_llm_dir(tmp_path):
+    llm = make_tiny_llm("llama")
+    llm.model.save_pretrained(tmp_path / "llm")
+    llm.tokenizer.save_pretrained(tmp_path / "llm")
+    return tmp_path / "llm"
+
+
+def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm_dir, tiny_embedder_dir,
+                                                              monkeypatch):
+    monkeypatch.setenv("SQUEEZERAG_CACHE", str(tmp_path / "cache"))  # the dataset indexes go here
+    config = WordpieceRecipeConfig(
+        dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
+        embedder=str(tiny_embedder_dir), llm=str(tiny_llm_dir), window_scorer=None, hidden=16, demo_passages=0,
+        k=2, window_width=1000, align=AlignConfig(epochs=2, batch_size=8),
+        distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
+    monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
+    final = run_wordpiece_recipe(config, tmp_path / "run", progress=False)
+    projector = Projector.from_pretrained(final)
+    training = projector.config.training
+    assert projector.config.reads_wordpieces and projector.config.tokens_per_vector == 1
+    assert training["questions"] == {"train": 2, "train_with_answer_in_windows": 2, "validation": 2}
+    assert len(training["alignment"]["history"]) == 2 and [h["step"] for h in training["history"]] == [1, 2]
+    assert "Article_1" in (final / "README.md").read_text()
+    # continuing from it skips alignment and says so on the card
+    more = run_wordpiece_recipe(
+        WordpieceRecipeConfig(**{**vars(config), "init_from": str(final),
+                                 "distill": DistillConfig(steps=1, batch_size=2, val_questions=2)}),
+        tmp_path / "more", progress=False)
+    assert not (tmp_path / "more" / "aligned").exists()
+    assert f"Continued from `{final}`" in (more / "README.md").read_text()
+    before = dict(Projector.from_pretrained(final).state_dict())
+    assert any(not torch.equal(v, before[k]) for k, v in Projector.from_pretrained(more).state_dict().items())
