@@ -3,7 +3,8 @@
 ``invoke`` answers one input, ``batch`` answers all inputs in batched generation through ``rag.answer``,
 ``stream`` yields the answer as tokens are generated (:func:`rag.streaming.stream_answer`). Documents are
 turned back into hits (:func:`~rag.langchain.documents.hits_from_documents`), so ``compressed`` reads the
-stored memory vectors of documents retrieved from the RAG's index and embeds any other document on the fly.
+stored memory vectors of documents retrieved from the RAG's index and embeds any other document on the fly
+(a ``wordpieces`` projector, the shipped one, reads every document's text through its selected windows).
 """
 
 from __future__ import annotations
