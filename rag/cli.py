@@ -101,12 +101,14 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--llm", default=None, help="Hugging Face causal LM name or path (default: bundled SmolLM2)")
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
     p.add_argument("--window-width", type=int, default=None,
-                   help="selected_text: embedder wordpieces per window (default 8 with a window scorer, 14 without)")
+                   help="selected_text, wordpieces compressed: embedder wordpieces per window (default 8 with a "
+                        "window scorer, 14 without)")
     p.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
                    help="selected_text: one window per passage, or wherever the scorer puts the answer "
                         "(auto: global with a scorer)")
     p.add_argument("--window-scorer", default=None,
-                   help="selected_text: window scorer folder, or 'none' for the untrained rule (default: shipped)")
+                   help="selected_text, wordpieces compressed: window scorer folder, or 'none' for the untrained "
+                        "rule (default: shipped)")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--quiet", action="store_true")
@@ -122,7 +124,8 @@ def _ask(args) -> int:
     index = args.index or ensure_demo_index(progress=not args.quiet)
     projector = args.projector or (default_projector_dir() if args.mode == "compressed" else None)
     scorer = None
-    if args.mode == "selected_text" and args.window_scorer != "none":
+    # compressed too: the shipped (wordpieces) projector reads the windows the scorer selects
+    if args.mode in ("selected_text", "compressed") and args.window_scorer != "none":
         scorer = args.window_scorer or default_window_scorer_dir()
     window = WindowConfig(width=args.window_width, allocation=args.window_allocation)
     rag = RAG(index=index, llm=args.llm, projector=projector, window=window,
