@@ -77,7 +77,7 @@ def alignment_loss(projector: Projector, states: torch.Tensor, targets: torch.Te
 def align(projector: Projector, states: torch.Tensor, targets: torch.Tensor, config: AlignConfig,
           progress: bool = True) -> list[dict]:
     """Train ``projector`` on (wordpiece state, target) pairs; returns the per-epoch mean loss."""
-    device = projector.net[1].weight.device
+    device = projector.device
     optimizer = torch.optim.AdamW(projector.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     history = []
@@ -102,7 +102,7 @@ def align(projector: Projector, states: torch.Tensor, targets: torch.Tensor, con
 def nearest_token_agreement(llm: LLM, projector: Projector, states: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of wordpieces whose soft token's nearest vocabulary embedding (cosine) is the target's."""
     vocab = F.normalize(llm.input_embeddings.weight.detach().float(), dim=-1).cpu()
-    soft = projector(states[:, None, :].to(projector.net[1].weight.device))[:, 0].float().cpu()
+    soft = projector(states[:, None, :].to(projector.device))[:, 0].float().cpu()
     predicted = (F.normalize(soft, dim=-1) @ vocab.T).argmax(-1)
     wanted = (F.normalize(targets.float(), dim=-1) @ vocab.T).argmax(-1)
     return float((predicted == wanted).float().mean())

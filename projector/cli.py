@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from rag.defaults import SHARED_SQUAD
 
 
 def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a projector (stage 1 paraphrase + stage 2 QA distillation)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, history, final/)")
-    p.add_argument("--squad", default=str(Path("..") / "shared" / "data" / "squad" / "squad-v1.1-dev-pool.json"),
+    p.add_argument("--squad", default=str(SHARED_SQUAD),
                    help="SQuAD-format JSON for stage 2 (split by article into train / validation)")
     p.add_argument("--encoding", default="pooled", help="memory encoding: pooled or segments:M")
     p.add_argument("--tokens-per-vector", type=int, default=4)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from rag.defaults import SHARED_SQUAD
 
 
 def add_train_wordpieces_parser(sub) -> None:
@@ -12,7 +13,7 @@ def add_train_wordpieces_parser(sub) -> None:
     p = sub.add_parser("train-wordpieces",
                        help="train a projector that reads the selected windows' wordpiece states as soft tokens")
     p.add_argument("--out", required=True, help="run directory (aligned/, distill/checkpoint, final/)")
-    p.add_argument("--dataset", default=str(Path("..") / "shared" / "data" / "squad" / "squad-v1.1-dev-pool.json"),
+    p.add_argument("--dataset", default=str(SHARED_SQUAD),
                    help="QA data with gold contexts (any `squeezerag bench` format), split by article")
     p.add_argument("--val-articles", nargs="+", default=list(VALIDATION_ARTICLES))
     p.add_argument("--held-out", nargs="*", default=list(SECOND_SET_ARTICLES),

@@ -25,8 +25,8 @@ def window_soft_tokens(projector: Projector, windows: list[torch.Tensor]) -> tor
     """Soft tokens ``(sum n_i, d_model)`` of a ``wordpieces`` projector for windows of wordpiece states
     ``(n_i, d_tok)`` each, in order (one soft token per wordpiece, as training and inference both use them)."""
     if not windows:
-        return torch.zeros((0, projector.config.d_model), device=projector.net[1].weight.device)
-    states = torch.cat(windows).to(projector.net[1].weight.device)
+        return torch.zeros((0, projector.config.d_model), device=projector.device)
+    states = torch.cat(windows).to(projector.device)
     return projector(states[None]).reshape(-1, projector.config.d_model)
 
 
@@ -51,6 +51,10 @@ class Projector(nn.Module):
         )
         # Learned log-scale around the target norm: starts exactly at the LLM's embedding scale.
         self.log_scale = nn.Parameter(torch.zeros(()))
+
+    @property
+    def device(self) -> torch.device:
+        return self.net[1].weight.device
 
     def forward(self, memory: torch.Tensor) -> torch.Tensor:
         batch, m, _ = memory.shape

@@ -29,7 +29,7 @@ from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector, window_soft_tokens
 from rag import prompt as P
 from rag.llm import LLM
-from rag.selection import WindowConfig, passage_windows, token_states, window_spans
+from rag.selection import WindowConfig, token_states, windows_of_states
 from rag.window_scorer import WindowScorer
 from rag.window_training import lr_factor
 
@@ -70,17 +70,18 @@ def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequenc
                     progress: bool = True) -> list[WindowExample]:
     """The windows ``compressed`` would read for each record's retrieved ``hits``; records whose windows miss
     every gold answer are dropped. Each distinct passage is embedded once."""
-    texts = list(dict.fromkeys(h.text for hs in hits for h in hs))
+    distinct = list(dict.fromkeys(h.text for hs in hits for h in hs))
     states = {}
-    for s in tqdm(range(0, len(texts), batch_size), desc="passage states", disable=not progress, unit="batch"):
-        states.update(zip(texts[s:s + batch_size], token_states(embedder, texts[s:s + batch_size], window.max_length)))
+    for s in tqdm(range(0, len(distinct), batch_size), desc="passage states", disable=not progress, unit="batch"):
+        chunk = distinct[s:s + batch_size]
+        states.update(zip(chunk, token_states(embedder, chunk, window.max_length)))
     examples = []
     for s in range(0, len(records), batch_size):
         chunk, chunk_hits = records[s:s + batch_size], hits[s:s + batch_size]
-        questions = token_states(embedder, [r.question for r in chunk], window.max_length)
-        passages = [[states[h.text] for h in hs] for hs in chunk_hits]
-        for r, hs, ps, spans in zip(chunk, chunk_hits, passages, window_spans(questions, passages, window, scorer)):
-            ws = passage_windows([h.text for h in hs], ps, spans)
+        texts = [[h.text for h in hs] for hs in chunk_hits]
+        windows = windows_of_states(embedder, [r.question for r in chunk], texts,
+                                    [[states[t] for t in ts] for ts in texts], window, scorer)
+        for r, ws in zip(chunk, windows):
             answer = next((a for a in r.answers if has_answer(" ".join(w.text for w in ws), [a])), None)
             if answer is not None:
                 examples.append(WindowExample(r.question, answer, [w.states for w in ws], [w.text for w in ws]))

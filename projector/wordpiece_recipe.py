@@ -21,10 +21,10 @@ from projector.alignment import AlignConfig, align, alignment_pairs, nearest_tok
 from projector.config import WORDPIECES, ProjectorConfig
 from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples
-from rag.persistence import WEIGHTS_FILE
+from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION
 from rag.selection import WindowConfig
-from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES, _jsonable
+from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         memory_encoding=WORDPIECES, embedder_id=embedder.id, llm_id=llm.id, target_norm=llm.embedding_norm))
     if config.init_from:
         projector.load_weights_from(config.init_from)
-        alignment = Projector.from_pretrained(config.init_from).config.training.get("alignment", {})
+        alignment = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE).training["alignment"]
     else:
         alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)
     window = WindowConfig(width=config.window_width)
@@ -88,7 +88,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         return out
     projector.config.prompt_version = PROMPT_VERSION
     projector.config.training = {
-        "recipe": _jsonable(asdict(config)), "alignment": alignment, "window_scorer": str(scorer_dir or ""),
+        "recipe": jsonable(asdict(config)), "alignment": alignment, "window_scorer": str(scorer_dir or ""),
         "window": asdict(window.resolved(scorer is not None)),
         "questions": {"train": len(train), "train_with_answer_in_windows": len(splits["train"]),
                       "validation": len(val)},

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from rag.defaults import SHARED_SQUAD
 
 
 def add_train_windows_parser(sub) -> None:
@@ -11,7 +12,7 @@ def add_train_windows_parser(sub) -> None:
 
     p = sub.add_parser("train-windows", help="train the window scorer that selected_text uses to cut passages")
     p.add_argument("--out", required=True, help="run directory (checkpoint, history.json, report.json, final/)")
-    p.add_argument("--dataset", default=str(Path("..") / "shared" / "data" / "squad" / "squad-v1.1-dev-pool.json"),
+    p.add_argument("--dataset", default=str(SHARED_SQUAD),
                    help="QA data with gold contexts (any `squeezerag bench` format), split by article")
     p.add_argument("--val-articles", nargs="+", default=list(VALIDATION_ARTICLES),
                    help="articles for validation (never trained on)")

@@ -29,6 +29,8 @@ _EMBEDDER_ALIASES = {None, "", "default", "all-MiniLM-L6-v2", DEFAULT_EMBEDDER_I
 _LLM_ALIASES = {None, "", "default", "SmolLM2-135M-Instruct", DEFAULT_LLM_ID}
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DEMO_CORPUS_FILE = Path("data") / "summaries_en-us.json"
+# The SQuAD dev pool of ../shared/data beside a checkout: the training CLIs' default dataset.
+SHARED_SQUAD = Path("..") / "shared" / "data" / "squad" / "squad-v1.1-dev-pool.json"
 
 
 def cache_dir() -> Path:

@@ -33,6 +33,15 @@ class JsonConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def jsonable(value: object) -> object:
+    """Tuples as lists, so an in-memory config record equals (and fingerprints like) its JSON round trip."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
 def save_module(module: nn.Module, config: JsonConfig, directory: str | Path,
                 dtype: torch.dtype = torch.float32) -> None:
     """Write ``config.json`` and ``model.safetensors`` (weights cast to ``dtype``: fp16 for shipping)."""

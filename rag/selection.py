@@ -200,6 +200,14 @@ def selected_windows(embedder: Any, questions: Sequence[str], passages: Sequence
         raise ValueError(f"got {len(questions)} questions but {len(passages)} passage lists")
     flat = iter(token_states(embedder, [text for texts in passages for text in texts], config.max_length))
     states = [[next(flat) for _ in texts] for texts in passages]
+    return windows_of_states(embedder, questions, passages, states, config, scorer)
+
+
+def windows_of_states(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
+                      states: Sequence[Sequence[TokenStates]], config: WindowConfig,
+                      scorer: WindowScorer | None = None) -> list[list[Window]]:
+    """:func:`selected_windows` for passages whose wordpiece ``states`` (nested like ``passages``) are already
+    computed, e.g. once per distinct passage of a training set."""
     spans = window_spans(token_states(embedder, questions, config.max_length), states, config, scorer)
     return [passage_windows(texts, ps, per) for texts, ps, per in zip(passages, states, spans)]
 

@@ -17,6 +17,7 @@ import torch
 
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
+from rag.persistence import jsonable
 from rag.window_training import WindowTrainConfig, build_examples, new_scorer, train_scorer, window_recall
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def run_window_recipe(config: WindowRecipeConfig, out_dir: str | Path, progress:
     report = {name: {f"W={w}": {"scorer": window_recall(scorer, ex, w), "max-sim rule": window_recall(None, ex, w)}
                      for w in config.report_widths} | {"questions": len(ex)}
               for name, ex in examples.items() if name != "train"}
-    scorer.config.training = {"recipe": _jsonable(asdict(config)), "train_questions": len(examples["train"]),
+    scorer.config.training = {"recipe": jsonable(asdict(config)), "train_questions": len(examples["train"]),
                               "history": history, "window_recall": report}
     scorer.save_pretrained(out_dir / "final", dtype=torch.float16)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -98,11 +99,3 @@ def model_card(config: WindowRecipeConfig, train_questions: int, history: list[d
                   f"{r['max-sim rule']:.3f} |" for w, r in rows.items() if w != "questions"]
     return "\n".join(lines) + "\n"
 
-
-def _jsonable(value: object) -> object:
-    """Tuples as lists, so the in-memory config equals (and fingerprints like) its JSON round trip."""
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
