@@ -1,9 +1,10 @@
-"""Alignment pretraining of a ``wordpieces`` projector, with no LLM forward pass.
+"""Alignment pretraining of a window projector, with no LLM forward pass.
 
-Each embedder wordpiece state is mapped towards the LLM input embedding of the same characters: the
-overlap-weighted mean embedding of the LLM tokens that cover the wordpiece's span (the two tokenisers cut words
-differently, so a wordpiece may straddle tokens). Cosine loss, since the projector's outputs are normalised to
-the LLM's embedding norm anyway. This replaces xRAG's paraphrase stage for this encoding: it costs seconds per
+``wordpieces``: each embedder wordpiece state is mapped towards the LLM input embedding of the same characters:
+the overlap-weighted mean embedding of the LLM tokens that cover the wordpiece's span (the two tokenisers cut
+words differently, so a wordpiece may straddle tokens). ``reader_tokens``: each reader token's input
+(:mod:`projector.reader_tokens`) is mapped to exactly that token's embedding. Cosine loss, since the
+projector's outputs are normalised to the LLM's embedding norm anyway. This replaces xRAG's paraphrase stage for this encoding: it costs seconds per
 epoch on a CPU instead of an LLM forward and backward per passage, and the soft tokens start out as
 approximately the text they stand for, so the frozen LLM can read them before any QA distillation.
 """
@@ -21,8 +22,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from projector.model import Projector
+from projector.reader_tokens import reader_token_inputs
 from rag.llm import LLM
-from rag.selection import token_states
+from rag.selection import TokenStates, token_states
 
 logger = logging.getLogger(__name__)
 
@@ -54,40 +56,72 @@ def alignment_targets(llm: LLM, text: str, spans: np.ndarray) -> torch.Tensor:
     return weights @ embeddings.cpu()
 
 
-def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_length: int = 256, batch_size: int = 64,
-                    progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Wordpiece states ``(N, d_tok)`` of ``texts`` and their alignment targets ``(N, d_model)``."""
-    xs, ys = [], []
+@dataclass
+class AlignmentPairs:
+    """Projector inputs and their targets: ``states`` ``(N, d_tok)``, ``targets`` ``(N, d_model)`` and, for a
+    ``reader_tokens`` projector, each row's ``pieces`` ``(N,)`` (else ``None``)."""
+
+    states: torch.Tensor
+    targets: torch.Tensor
+    pieces: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.states.shape[0]
+
+    def rows(self, index: torch.Tensor) -> AlignmentPairs:
+        return AlignmentPairs(self.states[index], self.targets[index],
+                              None if self.pieces is None else self.pieces[index])
+
+
+def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None) -> AlignmentPairs:
+    """One text's pairs: a row per wordpiece (``max_pieces`` None), or per reader token (``reader_tokens``),
+    whose target is exactly that token's input embedding."""
+    if max_pieces is None:
+        return AlignmentPairs(states.states, alignment_targets(llm, text, states.spans))
+    text = text[:int(states.spans[-1][1])]  # the embedder's truncation: no states past its last wordpiece
+    inputs = reader_token_inputs(llm.tokenizer, text, states.states, states.spans, max_pieces)
+    targets = llm.input_embeddings.weight.detach().float()[inputs.token_ids.to(llm.device)].cpu()
+    return AlignmentPairs(inputs.states, targets, inputs.pieces)
+
+
+def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: int | None = None,
+                    max_length: int = 256, batch_size: int = 64, progress: bool = True) -> AlignmentPairs:
+    """Alignment pairs of ``texts``: see :func:`text_pairs`."""
+    parts = []
     for s in tqdm(range(0, len(texts), batch_size), desc="alignment pairs", disable=not progress, unit="batch"):
         chunk = list(texts[s:s + batch_size])
-        for text, states in zip(chunk, token_states(embedder, chunk, max_length)):
-            xs.append(states.states)
-            ys.append(alignment_targets(llm, text, states.spans))
-    if not xs:
+        parts += [text_pairs(llm, text, states, max_pieces)
+                  for text, states in zip(chunk, token_states(embedder, chunk, max_length)) if len(states.tokens)]
+    if not parts:
         raise ValueError("no text to align on: pass at least one non-empty passage")
-    return torch.cat(xs), torch.cat(ys)
+    return AlignmentPairs(torch.cat([p.states for p in parts]), torch.cat([p.targets for p in parts]),
+                          None if max_pieces is None else torch.cat([p.pieces for p in parts]))
 
 
-def alignment_loss(projector: Projector, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean ``1 - cos`` between the soft tokens of ``states`` ``(n, d_tok)`` and ``targets`` ``(n, d_model)``."""
-    soft = projector(states[:, None, :]).reshape(states.shape[0], -1, targets.shape[-1])
-    return (1 - F.cosine_similarity(soft, targets[:, None, :], dim=-1)).mean()
-
-
-def align(projector: Projector, states: torch.Tensor, targets: torch.Tensor, config: AlignConfig,
-          progress: bool = True) -> list[dict]:
-    """Train ``projector`` on (wordpiece state, target) pairs; returns the per-epoch mean loss."""
+def soft_rows(projector: Projector, pairs: AlignmentPairs) -> torch.Tensor:
+    """``(N, d_model)``: one soft token per row of ``pairs``."""
     device = projector.device
+    pieces = None if pairs.pieces is None else pairs.pieces[:, None].to(device)
+    return projector(pairs.states[:, None, :].to(device), pieces)[:, 0]
+
+
+def alignment_loss(projector: Projector, pairs: AlignmentPairs) -> torch.Tensor:
+    """Mean ``1 - cos`` between the soft tokens of ``pairs`` and their targets."""
+    return (1 - F.cosine_similarity(soft_rows(projector, pairs), pairs.targets.to(projector.device), dim=-1)).mean()
+
+
+def align(projector: Projector, pairs: AlignmentPairs, config: AlignConfig, progress: bool = True) -> list[dict]:
+    """Train ``projector`` on ``pairs``; returns the per-epoch mean loss."""
     optimizer = torch.optim.AdamW(projector.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     history = []
     projector.train()
     for epoch in tqdm(range(config.epochs), desc="align", disable=not progress, unit="epoch"):
-        order = torch.randperm(states.shape[0], generator=generator)
+        order = torch.randperm(len(pairs), generator=generator)
         total = 0.0
         for s in range(0, len(order), config.batch_size):
             rows = order[s:s + config.batch_size]
-            loss = alignment_loss(projector, states[rows].to(device), targets[rows].to(device))
+            loss = alignment_loss(projector, pairs.rows(rows))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -99,10 +133,10 @@ def align(projector: Projector, states: torch.Tensor, targets: torch.Tensor, con
 
 
 @torch.no_grad()
-def nearest_token_agreement(llm: LLM, projector: Projector, states: torch.Tensor, targets: torch.Tensor) -> float:
-    """Fraction of wordpieces whose soft token's nearest vocabulary embedding (cosine) is the target's."""
+def nearest_token_agreement(llm: LLM, projector: Projector, pairs: AlignmentPairs) -> float:
+    """Fraction of rows whose soft token's nearest vocabulary embedding (cosine) is the target's."""
     vocab = F.normalize(llm.input_embeddings.weight.detach().float(), dim=-1).cpu()
-    soft = projector(states[:, None, :].to(projector.device))[:, 0].float().cpu()
+    soft = soft_rows(projector, pairs).float().cpu()
     predicted = (F.normalize(soft, dim=-1) @ vocab.T).argmax(-1)
-    wanted = (F.normalize(targets.float(), dim=-1) @ vocab.T).argmax(-1)
+    wanted = (F.normalize(pairs.targets.float(), dim=-1) @ vocab.T).argmax(-1)
     return float((predicted == wanted).float().mean())

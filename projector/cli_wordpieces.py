@@ -1,4 +1,5 @@
-"""``squeezerag train-wordpieces``: the ``wordpieces`` projector (alignment, then QA distillation; resumable)."""
+"""``squeezerag train-wordpieces``: a window projector, ``wordpieces`` or ``reader_tokens`` (alignment, then QA
+distillation; resumable)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--window-width", type=int, default=None, help="wordpieces per window (default: as selected_text)")
     p.add_argument("--k", type=int, default=3, help="passages retrieved per training question")
     p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--encoding", choices=["wordpieces", "reader_tokens"], default="wordpieces",
+                   help="one soft token per window wordpiece, or per LLM token of the window text")
+    p.add_argument("--max-pieces", type=int, default=8, help="reader_tokens: LLM tokens told apart per wordpiece")
     p.add_argument("--demo-passages", type=int, default=2000, help="bundled summaries added to the alignment text")
     p.add_argument("--align-epochs", type=int, default=8)
     p.add_argument("--steps", type=int, default=300, help="distillation steps")
@@ -31,7 +35,7 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--kl-weight", type=float, default=2.0)
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--init-from", default=None,
-                   help="continue from this wordpieces projector folder (skips alignment), e.g. the shipped one")
+                   help="continue from this projector folder (same encoding; skips alignment), e.g. the shipped one")
     p.add_argument("--until", type=int, default=None, help="stop after this distillation step (resume later)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -45,7 +49,8 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
 
     config = WordpieceRecipeConfig(
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
-        embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden,
+        embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
+        max_pieces=args.max_pieces,
         demo_passages=args.demo_passages, k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 
 from rag.persistence import JsonConfig
 
-# The memory encoding read at query time, not from the index: the embedder's wordpiece states of the
-# question-aware windows (rag.selection), one soft token per wordpiece.
+# Memory encodings read at query time, not from the index: the embedder's wordpiece states of the
+# question-aware windows (rag.selection), as one soft token per wordpiece, or per reader (LLM) token of the window
+# text (projector.reader_tokens).
 WORDPIECES = "wordpieces"
+READER_TOKENS = "reader_tokens"
+WINDOW_ENCODINGS = (WORDPIECES, READER_TOKENS)
 
 
 @dataclass
@@ -29,8 +32,18 @@ class ProjectorConfig(JsonConfig):
     # Soft tokens are scaled to the LLM's mean input-embedding norm so they sit where real tokens do.
     target_norm: float = 1.0
     dropout: float = 0.0
+    # reader_tokens only: rows of the learned "which reader token of its wordpiece" embedding (0: none).
+    max_pieces: int = 0
     prompt_version: str = ""
     training: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.memory_encoding in WINDOW_ENCODINGS and self.tokens_per_vector != 1:
+            raise ValueError(f"a '{self.memory_encoding}' projector gives one soft token per token it reads: "
+                             f"set tokens_per_vector=1, not {self.tokens_per_vector}")
+        if self.memory_encoding == READER_TOKENS and self.max_pieces < 1:
+            raise ValueError("a 'reader_tokens' projector needs max_pieces >= 1 (e.g. 8: a reader token's index "
+                             "within its wordpiece is capped there)")
 
     def soft_tokens_per_passage(self, n_vectors: int) -> int:
         return n_vectors * self.tokens_per_vector
@@ -38,4 +51,9 @@ class ProjectorConfig(JsonConfig):
     @property
     def reads_wordpieces(self) -> bool:
         """True when the projector maps selected windows' wordpiece states (not stored memory vectors)."""
-        return self.memory_encoding == WORDPIECES
+        return self.memory_encoding in WINDOW_ENCODINGS
+
+    @property
+    def reads_reader_tokens(self) -> bool:
+        """True when it gives one soft token per reader token of a window (``pieces`` must be passed)."""
+        return self.memory_encoding == READER_TOKENS

@@ -6,7 +6,9 @@ Composed with the LLM (it only produces rows of ``inputs_embeds``), never a subc
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -15,19 +17,34 @@ from torch import nn
 
 from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
+from projector.reader_tokens import reader_token_inputs
 from rag.errors import ProjectorMismatchError
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, module_fingerprint, require_saved, save_module
+
+if TYPE_CHECKING:
+    from rag.selection import Window
 
 logger = logging.getLogger(__name__)
 
 
-def window_soft_tokens(projector: Projector, windows: list[torch.Tensor]) -> torch.Tensor:
-    """Soft tokens ``(sum n_i, d_model)`` of a ``wordpieces`` projector for windows of wordpiece states
-    ``(n_i, d_tok)`` each, in order (one soft token per wordpiece, as training and inference both use them)."""
+def window_soft_tokens(projector: Projector, windows: Sequence[Window],
+                       tokenizer: Any = None) -> tuple[torch.Tensor, list[int]]:
+    """Soft tokens ``(sum n_i, d_model)`` of a window projector for ``windows`` in order, and each window's
+    count ``n_i``: one per wordpiece (``wordpieces``), or per token of the window text in the LLM's
+    ``tokenizer`` (``reader_tokens``). Training and inference both build soft windows here."""
+    config = projector.config
     if not windows:
-        return torch.zeros((0, projector.config.d_model), device=projector.device)
-    states = torch.cat(windows).to(projector.device)
-    return projector(states[None]).reshape(-1, projector.config.d_model)
+        return torch.zeros((0, config.d_model), device=projector.device), []
+    if not config.reads_reader_tokens:
+        states = torch.cat([w.states for w in windows]).to(projector.device)
+        return projector(states[None]).reshape(-1, config.d_model), [len(w.states) for w in windows]
+    if tokenizer is None:
+        raise ValueError("a 'reader_tokens' projector needs the LLM's tokenizer to cut windows into reader tokens")
+    inputs = [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, config.max_pieces) for w in windows]
+    states = torch.cat([x.states for x in inputs]).to(projector.device)
+    pieces = torch.cat([x.pieces for x in inputs]).to(projector.device)
+    soft = projector(states[None], pieces[None]).reshape(-1, config.d_model)
+    return soft, [len(x.pieces) for x in inputs]
 
 
 class Projector(nn.Module):
@@ -51,14 +68,25 @@ class Projector(nn.Module):
         )
         # Learned log-scale around the target norm: starts exactly at the LLM's embedding scale.
         self.log_scale = nn.Parameter(torch.zeros(()))
+        # reader_tokens: which reader token of its wordpiece an input stands for ("1947" -> "1", "9", "4", "7"),
+        # added to the wordpiece state. Zero-initialised so it starts as the plain state.
+        self.piece_embedding = nn.Embedding(config.max_pieces, config.d_embed) if config.max_pieces else None
+        if self.piece_embedding is not None:
+            nn.init.zeros_(self.piece_embedding.weight)
 
     @property
     def device(self) -> torch.device:
         return self.net[1].weight.device
 
-    def forward(self, memory: torch.Tensor) -> torch.Tensor:
+    def forward(self, memory: torch.Tensor, pieces: torch.Tensor | None = None) -> torch.Tensor:
+        """``pieces`` ``(batch, m)`` long: reader-token indices, required exactly when ``max_pieces > 0``."""
         batch, m, _ = memory.shape
-        out = self.net(memory.to(self.net[1].weight.dtype))
+        memory = memory.to(self.net[1].weight.dtype)
+        if (pieces is None) != (self.piece_embedding is None):
+            raise ValueError("pass `pieces` to a 'reader_tokens' projector (projector.reader_tokens), and only to one")
+        if self.piece_embedding is not None:
+            memory = memory + self.piece_embedding(pieces)
+        out = self.net(memory)
         out = out.view(batch, m * self.config.tokens_per_vector, self.config.d_model)
         return F.normalize(out, dim=-1) * (self.config.target_norm * self.log_scale.exp())
 

@@ -29,7 +29,7 @@ from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector, window_soft_tokens
 from rag import prompt as P
 from rag.llm import LLM
-from rag.selection import WindowConfig, token_states, windows_of_states
+from rag.selection import Window, WindowConfig, token_states, windows_of_states
 from rag.window_scorer import WindowScorer
 from rag.window_training import lr_factor
 
@@ -56,13 +56,11 @@ class DistillConfig:
 
 @dataclass
 class WindowExample:
-    """A question with its selected ``windows`` (wordpiece states ``(n_i, d_tok)``), their ``texts``, and the
-    gold ``answer`` the windows hold."""
+    """A question with its selected ``windows`` and the gold ``answer`` they hold."""
 
     question: str
     answer: str
-    windows: list[torch.Tensor]
-    texts: list[str]
+    windows: list[Window]
 
 
 def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequence[QARecord],
@@ -84,23 +82,21 @@ def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequenc
         for r, ws in zip(chunk, windows):
             answer = next((a for a in r.answers if has_answer(" ".join(w.text for w in ws), [a])), None)
             if answer is not None:
-                examples.append(WindowExample(r.question, answer, [w.states for w in ws], [w.text for w in ws]))
+                examples.append(WindowExample(r.question, answer, ws))
     return examples
 
 
 def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
                  config: DistillConfig) -> tuple[torch.Tensor, dict]:
     """NLL + ``kl_weight`` x KL(text teacher || soft student) on the answer tokens of ``examples``."""
-    teacher = P.assemble(llm, [P.encode_prompt(llm, P.qa_message(e.question, e.texts), target=e.answer)
-                               for e in examples], with_labels=True)
+    teacher = P.assemble(llm, [P.encode_prompt(llm, P.qa_message(e.question, [w.text for w in e.windows]),
+                                               target=e.answer) for e in examples], with_labels=True)
     n_keep = int((teacher.labels != -100).sum(1).max())
     with torch.no_grad():
         top = torch.log_softmax(target_logits(llm, teacher, n_keep), dim=-1).topk(config.top_k, dim=-1)
-    t = projector.config.tokens_per_vector
-    student = P.assemble(
-        llm, [P.encode_prompt(llm, P.soft_windows_message(e.question, [len(w) * t for w in e.windows]), target=e.answer)
-              for e in examples],
-        [window_soft_tokens(projector, e.windows) for e in examples], with_labels=True)
+    soft, sizes = zip(*(window_soft_tokens(projector, e.windows, llm.tokenizer) for e in examples))
+    student = P.assemble(llm, [P.encode_prompt(llm, P.soft_windows_message(e.question, n), target=e.answer)
+                               for e, n in zip(examples, sizes)], list(soft), with_labels=True)
     logits = target_logits(llm, student, n_keep)
     mask, ids = target_mask_and_ids(student, n_keep)
     loss_nll = nll(logits, ids, mask)

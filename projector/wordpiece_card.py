@@ -1,4 +1,5 @@
-"""Model card (README.md) of a ``wordpieces`` projector, written from the training record in its config."""
+"""Model card (README.md) of a window projector (``wordpieces``, ``reader_tokens``), written from the training
+record in its config."""
 
 from __future__ import annotations
 
@@ -13,10 +14,20 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     t = config.training
     recipe, align, distill = t["recipe"], t["alignment"], t["recipe"]["distill"]
     checkpoints = [h for h in t["history"] if "val_loss" in h]
+    rows = align.get("rows", align.get("wordpieces"))  # "wordpieces": records written before reader_tokens
+    if config.reads_reader_tokens:
+        unit, reads = "reader token", (
+            "writes one soft token per LLM token of the window text: each gets the overlap-weighted mean state of "
+            "the wordpieces sharing its characters plus a learned embedding of its index within its wordpiece "
+            f"(up to {config.max_pieces})")
+        target = "exactly that LLM token's input embedding"
+    else:
+        unit, reads = "wordpiece", "writes one soft token per wordpiece"
+        target = "the overlap-weighted mean LLM input embedding of the characters it covers"
     lines = [
-        f"# squeezerag projector: {config.embedder_id} -> {config.llm_id} (`wordpieces`)", "",
+        f"# squeezerag projector: {config.embedder_id} -> {config.llm_id} (`{config.memory_encoding}`)", "",
         f"Reads the embedder's last-layer wordpiece states ({config.d_embed}-d) of the question-aware windows that "
-        "`selected_text` also uses (window scorer, global allocation) and writes one soft token per wordpiece "
+        f"`selected_text` also uses (window scorer, global allocation) and {reads} "
         f"({config.d_model}-d): LayerNorm -> Linear({config.d_embed}, {config.hidden}) -> GELU -> Linear -> "
         f"L2-normalise x LLM embedding norm ({config.target_norm:.3f}). Prompt version `{config.prompt_version}`. "
         "Weights fp16.", "",
@@ -27,12 +38,12 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         *([f"- Continued from `{recipe['init_from']}` (alignment below is that projector's; the distillation table "
            "is this run's)."] if recipe.get("init_from") else []),
         "", "## 1. Alignment (no LLM in the loop)", "",
-        f"Each wordpiece state is pulled (cosine) towards the overlap-weighted mean LLM input embedding of the "
-        f"characters it covers: {align['wordpieces']:,} wordpieces of {align['texts']:,} passages (training "
+        f"Each {unit}'s soft token is pulled (cosine) towards {target}: {rows:,} {unit}s of {align['texts']:,} "
+        "passages (training "
         f"paragraphs + {recipe['demo_passages']} bundled Wikipedia summaries), {len(align['history'])} epochs.", "",
         "| epoch | 1 - cos |", "| --- | --- |",
         *[f"| {h['epoch']} | {h['align_loss']:.4f} |" for h in align["history"]], "",
-        f"Nearest vocabulary token of the soft token = that of the target, on every 20th (held-out) wordpiece: "
+        f"Nearest vocabulary token of the soft token = that of the target, on every 20th (held-out) {unit}: "
         f"**{align['nearest_token_agreement']:.3f}**.", "",
         "## 2. QA distillation", "",
         f"{t['questions']['train_with_answer_in_windows']:,} of {t['questions']['train']:,} training questions keep a "
@@ -43,7 +54,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |" for h in checkpoints], "",
         "## Reproduce", "",
         "```bash",
-        f"squeezerag train-wordpieces --out runs/wordpieces --align-epochs {recipe['align']['epochs']} "
+        f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding} "
+        f"--align-epochs {recipe['align']['epochs']} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "

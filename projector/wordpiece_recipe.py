@@ -1,5 +1,5 @@
-"""The ``wordpieces`` projector recipe: alignment pretraining, then QA distillation on the windows ``compressed``
-reads, split by article like the window scorer's recipe.
+"""The window projector recipe (``wordpieces`` or ``reader_tokens``): alignment pretraining, then QA distillation
+on the windows ``compressed`` reads, split by article like the window scorer's recipe.
 
 ``run_wordpiece_recipe`` writes ``OUT/aligned`` (the projector after alignment, with ``align.json``),
 ``OUT/distill/checkpoint`` (resumable) and ``OUT/final`` (fp16 weights, ``config.json`` with the whole training
@@ -18,7 +18,7 @@ import torch
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
 from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement
-from projector.config import WORDPIECES, ProjectorConfig
+from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
 from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
@@ -40,10 +40,12 @@ class WordpieceRecipeConfig:
     llm: str | None = None
     window_scorer: str | None = None  # None: the shipped scorer (the untrained rule if there is none)
     hidden: int = 1024
+    encoding: str = WORDPIECES  # or READER_TOKENS: one soft token per LLM token of the window text
+    max_pieces: int = 8  # reader_tokens: a reader token's index within its wordpiece is capped here
     demo_passages: int = 2000  # bundled Wikipedia summaries added to the training paragraphs for alignment
     k: int = 3
     window_width: int | None = None
-    init_from: str | None = None  # a wordpieces projector folder to continue from (alignment is skipped)
+    init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -68,9 +70,13 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     records = load_qa(config.dataset)
     train = without_articles(records, (*config.val_articles, *config.held_out))
     val = filter_articles(records, config.val_articles)
+    if config.encoding not in WINDOW_ENCODINGS:
+        raise ValueError(f"encoding must be one of {WINDOW_ENCODINGS}, got '{config.encoding}'")
+    reader_tokens = config.encoding == READER_TOKENS
     projector = Projector(ProjectorConfig(
         d_embed=embedder.token_dim, d_model=llm.hidden_size, tokens_per_vector=1, hidden=config.hidden,
-        memory_encoding=WORDPIECES, embedder_id=embedder.id, llm_id=llm.id, target_norm=llm.embedding_norm))
+        memory_encoding=config.encoding, embedder_id=embedder.id, llm_id=llm.id, target_norm=llm.embedding_norm,
+        max_pieces=config.max_pieces if reader_tokens else 0))
     if config.init_from:
         projector.load_weights_from(config.init_from)
         alignment = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE).training["alignment"]
@@ -112,12 +118,12 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
 
     texts = list(dict.fromkeys(r.context for r in train))
     texts += [d["text"] for d in load_demo_corpus(limit=config.demo_passages)] if config.demo_passages else []
-    states, targets = alignment_pairs(llm, embedder, texts, progress=progress)
-    held = torch.arange(states.shape[0]) % 20 == 0  # every 20th wordpiece measures the fit
-    history = align(projector, states[~held], targets[~held], config.align, progress)
-    report = {"texts": len(texts), "wordpieces": int(states.shape[0]), "history": history,
-              "nearest_token_agreement": nearest_token_agreement(llm, projector, states[held], targets[held])}
-    logger.info("alignment: nearest-token agreement %.3f on held-out wordpieces", report["nearest_token_agreement"])
+    pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, progress=progress)
+    held = torch.arange(len(pairs)) % 20 == 0  # every 20th row measures the fit
+    history = align(projector, pairs.rows(~held), config.align, progress)
+    report = {"texts": len(texts), "rows": len(pairs), "history": history,
+              "nearest_token_agreement": nearest_token_agreement(llm, projector, pairs.rows(held))}
+    logger.info("alignment: nearest-token agreement %.3f on held-out rows", report["nearest_token_agreement"])
     projector.save_pretrained(folder)
     (folder / "align.json").write_text(json.dumps(report, indent=1) + "\n")
     return report

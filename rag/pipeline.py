@@ -210,14 +210,15 @@ class RAG:
 
     def _wordpiece_prompts(self, questions: list[str],
                            hits: list[list[Hit]]) -> tuple[list[P.EncodedPrompt], list[torch.Tensor], list[int]]:
-        """Compressed prompts of a ``wordpieces`` projector: the ``selected_text`` windows, each read as one soft
-        block of as many soft tokens as it has wordpieces."""
+        """Compressed prompts of a window projector: the ``selected_text`` windows, each read as one soft block
+        of as many soft tokens as it has wordpieces (``wordpieces``) or reader tokens (``reader_tokens``)."""
         windows = selected_windows(self.embedder, questions, [[h.text for h in hs] for hs in hits], self.window,
                                    self.window_scorer)
-        soft = [window_soft_tokens(self.projector, [w.states for w in ws]).to(self.llm.device) for ws in windows]
-        prompts = [P.encode_prompt(self.llm, P.soft_windows_message(
-                       q, [self.projector.config.soft_tokens_per_passage(len(w.states)) for w in ws]))
-                   for q, ws in zip(questions, windows)]
+        soft, prompts = [], []
+        for question, ws in zip(questions, windows):
+            tokens, sizes = window_soft_tokens(self.projector, ws, self.llm.tokenizer)
+            soft.append(tokens.to(self.llm.device))
+            prompts.append(P.encode_prompt(self.llm, P.soft_windows_message(question, sizes)))
         return prompts, soft, [s.shape[0] for s in soft]
 
     @property

@@ -177,19 +177,29 @@ def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[T
 @dataclass
 class Window:
     """One selected window: wordpieces ``span`` ``[start, end)`` of the question's passage number ``passage``,
-    its ``text`` and its normalised wordpiece ``states`` ``(end - start, d_tok)`` (what ``compressed`` reads)."""
+    its ``text``, its normalised wordpiece ``states`` ``(end - start, d_tok)`` (what ``compressed`` reads) and
+    their character ``offsets`` ``(end - start, 2)`` in ``text``."""
 
     passage: int
     span: tuple[int, int]
     text: str
     states: torch.Tensor
+    offsets: np.ndarray
+
+
+def make_window(passage: int, text: str, states: TokenStates, span: tuple[int, int]) -> Window:
+    """Window ``span`` of a passage's ``text`` whose wordpieces are ``states``."""
+    a, b = span
+    whole = a == 0 and b >= states.states.shape[0]  # cut_window keeps all of the text then
+    base = 0 if whole else int(states.spans[a][0])
+    return Window(passage, span, cut_window(text, states, span), states.states[a:b], states.spans[a:b] - base)
 
 
 def passage_windows(texts: Sequence[str], states: Sequence[TokenStates],
                     spans: Sequence[Sequence[tuple[int, int]]]) -> list[Window]:
     """One question's windows in passage order, then position order (``spans`` as :func:`window_spans` gives)."""
-    return [Window(i, (a, b), cut_window(text, p, (a, b)), p.states[a:b])
-            for i, (text, p, ss) in enumerate(zip(texts, states, spans)) for a, b in sorted(ss)]
+    return [make_window(i, text, p, span) for i, (text, p, ss) in enumerate(zip(texts, states, spans))
+            for span in sorted(ss)]
 
 
 def selected_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],

@@ -5,13 +5,14 @@ from tiny_projector import make_projector
 
 from projector.alignment import (
     AlignConfig,
+    AlignmentPairs,
     align,
     alignment_loss,
     alignment_pairs,
     alignment_targets,
     nearest_token_agreement,
 )
-from projector.config import WORDPIECES
+from projector.config import READER_TOKENS, WORDPIECES
 
 TEXT = "Paris is the capital of France."
 
@@ -42,27 +43,39 @@ def test_a_span_outside_the_text_is_refused_with_the_cause(tiny_llm):
         alignment_targets(tiny_llm, TEXT, np.array([[500, 510]]))
 
 
+TEXTS = [TEXT, "Berlin is the capital of Germany and has many rivers."]
+
+
 def test_pairs_have_one_row_per_wordpiece(tiny_llm, tiny_embedder):
     from rag.selection import token_states
 
-    texts = [TEXT, "Berlin is the capital of Germany and has many rivers."]
-    states, targets = alignment_pairs(tiny_llm, tiny_embedder, texts, progress=False)
-    n = sum(len(t.tokens) for t in token_states(tiny_embedder, texts))
-    assert states.shape == (n, tiny_embedder.token_dim) and targets.shape == (n, tiny_llm.hidden_size)
+    pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, progress=False)
+    n = sum(len(t.tokens) for t in token_states(tiny_embedder, TEXTS))
+    assert pairs.states.shape == (n, tiny_embedder.token_dim) and pairs.targets.shape == (n, tiny_llm.hidden_size)
+    assert pairs.pieces is None
 
 
-def test_alignment_lowers_the_loss_and_raises_agreement(tiny_llm):
+def test_reader_token_pairs_target_each_llm_tokens_own_embedding(tiny_llm, tiny_embedder):
+    pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, max_pieces=4, progress=False)
+    ids = [i for t in TEXTS for i in tiny_llm.tokenizer(t, add_special_tokens=False).input_ids]
+    assert len(pairs) == len(ids) and pairs.pieces.max() <= 3
+    assert torch.equal(pairs.targets, tiny_llm.input_embeddings.weight.detach().float()[torch.tensor(ids)])
+
+
+@pytest.mark.parametrize("encoding,extra", [(WORDPIECES, {}), (READER_TOKENS, {"max_pieces": 2})])
+def test_alignment_lowers_the_loss_and_raises_agreement(tiny_llm, encoding, extra):
     torch.manual_seed(0)
-    projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1, memory_encoding=WORDPIECES)
+    projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1, memory_encoding=encoding, **extra)
     vocab = tiny_llm.input_embeddings.weight.detach().float()
-    # wordpiece "states" that determine the target token through a fixed random map
+    # wordpiece "states" that determine the target token through a fixed random map (and the piece, if any)
     ids = torch.randint(4, vocab.shape[0], (256,))
     states = torch.nn.functional.one_hot(ids % 16, 16).float() + 0.01 * torch.randn(256, 16)
-    targets = vocab[ids % 16 + 4]
+    pieces = (ids // 16) % 2 if extra else None
+    pairs = AlignmentPairs(states, vocab[ids % 16 + 4 + (0 if pieces is None else 16 * pieces)], pieces)
     with torch.no_grad():
-        before = alignment_loss(projector, states, targets).item()
-    history = align(projector, states, targets, AlignConfig(epochs=30, batch_size=64, lr=1e-2), progress=False)
+        before = alignment_loss(projector, pairs).item()
+    history = align(projector, pairs, AlignConfig(epochs=30, batch_size=64, lr=1e-2), progress=False)
     with torch.no_grad():
-        after = alignment_loss(projector, states, targets).item()
+        after = alignment_loss(projector, pairs).item()
     assert after < before / 2 and history[-1]["align_loss"] < history[0]["align_loss"]
-    assert nearest_token_agreement(tiny_llm, projector, states, targets) > 0.9
+    assert nearest_token_agreement(tiny_llm, projector, pairs) > 0.9

@@ -25,6 +25,32 @@ def test_save_load_round_trip_is_bit_exact(tiny_llm, tmp_path):
     assert proj.fingerprint() == again.fingerprint()
 
 
+def test_a_reader_tokens_projector_needs_pieces_and_they_change_its_output(tiny_llm, tmp_path):
+    from projector.config import READER_TOKENS
+
+    torch.manual_seed(0)
+    proj = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding=READER_TOKENS, max_pieces=4).eval()
+    x = torch.randn(2, 3, 16)
+    with pytest.raises(ValueError, match="pieces"):
+        proj(x)
+    with pytest.raises(ValueError, match="pieces"):
+        make_projector(tiny_llm)(x, torch.zeros(2, 3, dtype=torch.long))
+    torch.nn.init.normal_(proj.piece_embedding.weight)
+    first, second = torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.long)
+    assert not torch.allclose(proj(x, first), proj(x, second))
+    proj.save_pretrained(tmp_path / "p")
+    assert torch.equal(Projector.from_pretrained(tmp_path / "p")(x, second), proj(x, second))
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    ({"memory_encoding": "wordpieces"}, "tokens_per_vector=1"),
+    ({"memory_encoding": "reader_tokens", "tokens_per_vector": 1}, "max_pieces"),
+])
+def test_window_encodings_refuse_settings_they_cannot_use(tiny_llm, overrides, needle):
+    with pytest.raises(ValueError, match=needle):
+        make_projector(tiny_llm, **overrides)
+
+
 @pytest.mark.parametrize("field,value,needle", [
     ("embedder_id", "other-embedder", "embedder"),
     ("llm_id", "other-llm", "LLM"),

@@ -4,7 +4,7 @@ from tiny_projector import make_projector
 
 from eval.records import QARecord
 from indexer.hit import Hit
-from projector.config import WORDPIECES
+from projector.config import READER_TOKENS, WORDPIECES
 from projector.window_distill import DistillConfig, distill, distill_loss, window_examples
 from rag.selection import WindowConfig
 
@@ -21,9 +21,10 @@ def examples(tiny_embedder):
     return window_examples(tiny_embedder, None, records, hits, WindowConfig(width=1000), progress=False)
 
 
-def _projector(llm, embedder):
+def _projector(llm, embedder, encoding=WORDPIECES):
     torch.manual_seed(0)
-    return make_projector(llm, d_embed=embedder.token_dim, tokens_per_vector=1, memory_encoding=WORDPIECES)
+    extra = {"max_pieces": 4} if encoding == READER_TOKENS else {}
+    return make_projector(llm, d_embed=embedder.token_dim, tokens_per_vector=1, memory_encoding=encoding, **extra)
 
 
 def test_examples_keep_the_questions_whose_windows_hold_the_answer(examples, tiny_embedder):
@@ -32,12 +33,13 @@ def test_examples_keep_the_questions_whose_windows_hold_the_answer(examples, tin
     assert [e.answer for e in examples] == ["1889", "Berlin", "the lazy dog"]  # no Mona Lisa in the passages
     lengths = [len(t.tokens) for t in token_states(tiny_embedder, PASSAGES)]
     for e in examples:
-        assert e.texts == PASSAGES  # windows wider than the passages: every passage whole, in order
-        assert [w.shape for w in e.windows] == [(n, tiny_embedder.token_dim) for n in lengths]
+        assert [w.text for w in e.windows] == PASSAGES  # windows wider than the passages: all of each, in order
+        assert [w.states.shape for w in e.windows] == [(n, tiny_embedder.token_dim) for n in lengths]
 
 
-def test_one_step_lowers_the_loss_on_a_fixed_batch(examples, tiny_llm, tiny_embedder):
-    projector = _projector(tiny_llm, tiny_embedder)
+@pytest.mark.parametrize("encoding", [WORDPIECES, READER_TOKENS])
+def test_one_step_lowers_the_loss_on_a_fixed_batch(examples, tiny_llm, tiny_embedder, encoding):
+    projector = _projector(tiny_llm, tiny_embedder, encoding)
     config = DistillConfig(lr=1e-2)
     loss, parts = distill_loss(tiny_llm, projector, examples, config)
     assert parts["kl"] >= 0 and parts["loss"] == pytest.approx(parts["nll"] + config.kl_weight * parts["kl"])

@@ -132,6 +132,27 @@ def test_a_wordpieces_projector_reads_one_soft_token_per_window_wordpiece(tiny_r
     assert all(0 < a.context_tokens <= 2 * 4 for a in answers)
     assert [a.text for a in tiny_rag.answer(qs[:1], hits[:1], "compressed")] == [answers[0].text]
     wrong = Projector(ProjectorConfig(d_embed=embedder.token_dim + 1, d_model=tiny_rag.llm.hidden_size,
-                                      memory_encoding=WORDPIECES))
+                                      tokens_per_vector=1, memory_encoding=WORDPIECES))
     with pytest.raises(ProjectorMismatchError, match="embedding dim"):
         tiny_rag.set_projector(wrong)
+
+
+def test_a_reader_tokens_projector_reads_one_soft_token_per_llm_token_of_the_windows(tiny_rag):
+    from projector.config import READER_TOKENS
+    from rag.selection import WINDOW_JOINER, WindowConfig, select_windows
+
+    embedder, llm = tiny_rag.embedder, tiny_rag.llm
+    torch.manual_seed(0)
+    tiny_rag.set_projector(Projector(ProjectorConfig(
+        d_embed=embedder.token_dim, d_model=llm.hidden_size, tokens_per_vector=1, hidden=16,
+        memory_encoding=READER_TOKENS, max_pieces=4, embedder_id=embedder.id, llm_id=llm.id,
+        target_norm=llm.embedding_norm)))
+    tiny_rag.window = WindowConfig(width=4)
+    qs = ["Which river flows through the town?", "Who founded the company?"]
+    hits = tiny_rag.retrieve(qs, 2)
+    answers = tiny_rag.answer(qs, hits, "compressed")
+    texts = select_windows(embedder, qs, [[h.text for h in hs] for hs in hits], tiny_rag.window)
+    # as many soft tokens as the LLM reads in the window text ("a … b" is two windows of one passage)
+    expected = [sum(len(llm.tokenizer(w, add_special_tokens=False).input_ids)
+                    for t in ts for w in t.split(WINDOW_JOINER) if w) for ts in texts]
+    assert [a.context_tokens for a in answers] == expected

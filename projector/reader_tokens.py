@@ -1,0 +1,61 @@
+"""The ``reader_tokens`` encoding: one soft token per LLM (reader) token of a window, not per embedder wordpiece.
+
+The two tokenisers cut text differently. MiniLM keeps a year such as "1947" as one wordpiece, SmolLM2 reads it as
+four digit tokens; a ``wordpieces`` projector gives one soft token for all four and the frozen reader cannot spell
+the number back (measured: README, "Soft tokens from the selected windows"). Here each reader token of the
+window text gets the overlap-weighted mean state of the wordpieces sharing its characters, plus which token of
+its wordpiece it is (its *piece*: 0 for the first reader token of "1947", 3 for the "7"), so the projector can
+be aligned to the exact embedding of each reader token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ReaderTokenInputs:
+    """Projector inputs for a text read as ``T`` reader tokens: ``states`` ``(T, d_tok)``, ``pieces`` ``(T,)``
+    (index of the token within its main wordpiece, capped) and the reader's ``token_ids`` ``(T,)``."""
+
+    states: torch.Tensor
+    pieces: torch.Tensor
+    token_ids: torch.Tensor
+
+
+def shared_characters(tokens: np.ndarray, wordpieces: np.ndarray) -> np.ndarray:
+    """``(T, L)`` characters that reader-token spans ``(T, 2)`` share with wordpiece spans ``(L, 2)``."""
+    return (np.minimum(tokens[:, None, 1], wordpieces[None, :, 1])
+            - np.maximum(tokens[:, None, 0], wordpieces[None, :, 0])).clip(min=0).astype(np.float32)
+
+
+def nearest_wordpiece(token: np.ndarray, wordpieces: np.ndarray) -> int:
+    """The wordpiece closest to a reader token that shares no character with any (a space or a newline):
+    the one it precedes, since the reader's tokens carry the space before a word."""
+    after = np.where(wordpieces[:, 0] >= token[1], wordpieces[:, 0] - token[1], np.inf)
+    before = np.where(wordpieces[:, 1] <= token[0], token[0] - wordpieces[:, 1] + 0.5, np.inf)
+    return int(np.argmin(np.minimum(after, before)))
+
+
+def reader_token_inputs(tokenizer: Any, text: str, states: torch.Tensor, offsets: np.ndarray,
+                        max_pieces: int) -> ReaderTokenInputs:
+    """Map the wordpiece ``states`` ``(L, d_tok)`` at character ``offsets`` ``(L, 2)`` of ``text`` onto the
+    reader's tokens of ``text`` (tokenised alone, as the window's text block would be)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    tokens = np.asarray(enc.offset_mapping, dtype=np.int64).reshape(-1, 2)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    if len(offsets) == 0:
+        raise ValueError(f"no wordpiece states for {text[:60]!r}: a window needs at least one wordpiece")
+    shared = shared_characters(tokens, offsets)
+    for t in np.flatnonzero(shared.sum(1) == 0):
+        shared[t, nearest_wordpiece(tokens[t], offsets)] = 1.0
+    weights = torch.from_numpy(shared / shared.sum(1, keepdims=True))
+    main = shared.argmax(1)
+    pieces = [int((main[:t] == main[t]).sum()) for t in range(len(main))]
+    return ReaderTokenInputs(weights @ states.float().cpu(),
+                             torch.tensor(pieces, dtype=torch.long).clamp(max=max_pieces - 1),
+                             torch.tensor(enc.input_ids, dtype=torch.long))
