@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from projector.model import Projector
-from projector.reader_tokens import reader_token_inputs
+from projector.reader_tokens import reader_token_inputs, shared_characters
 from rag.llm import LLM
 from rag.selection import TokenStates, token_states
 
@@ -46,8 +46,7 @@ def alignment_targets(llm: LLM, text: str, spans: np.ndarray) -> torch.Tensor:
     enc = llm.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     offsets = np.asarray(enc.offset_mapping, dtype=np.int64).reshape(-1, 2)
     spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    shared = (np.minimum(spans[:, None, 1], offsets[None, :, 1])
-              - np.maximum(spans[:, None, 0], offsets[None, :, 0])).clip(min=0).astype(np.float32)
+    shared = shared_characters(spans, offsets)
     if (shared.sum(1) == 0).any():
         raise ValueError(f"a wordpiece of {text[:60]!r}... shares no character with any LLM token: the "
                          "embedder's and the LLM's tokenisers must both report character offsets")

@@ -27,10 +27,10 @@ class ReaderTokenInputs:
     token_ids: torch.Tensor
 
 
-def shared_characters(tokens: np.ndarray, wordpieces: np.ndarray) -> np.ndarray:
-    """``(T, L)`` characters that reader-token spans ``(T, 2)`` share with wordpiece spans ``(L, 2)``."""
-    return (np.minimum(tokens[:, None, 1], wordpieces[None, :, 1])
-            - np.maximum(tokens[:, None, 0], wordpieces[None, :, 0])).clip(min=0).astype(np.float32)
+def shared_characters(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(n, m)`` characters that the ``[start, end)`` spans ``a`` ``(n, 2)`` share with spans ``b`` ``(m, 2)``."""
+    return (np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(min=0).astype(
+        np.float32)
 
 
 def nearest_wordpiece(token: np.ndarray, wordpieces: np.ndarray) -> int:
