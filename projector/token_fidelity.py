@@ -1,0 +1,87 @@
+"""Token fidelity of a window projector: how often a soft token's nearest vocabulary token is the one it stands for.
+
+A ``wordpieces`` or ``reader_tokens`` projector is aligned so that each soft token lands on the LLM embedding of
+its characters. On held-out text this measures how much exact token identity survives the embedder's states,
+split by the kind of token (digits, capitalised, the rest) and, for ``reader_tokens``, by the token's index within
+its wordpiece. Accuracy on numbers tracks the digit row (README, "Soft tokens per reader token").
+
+``python -m projector.token_fidelity PROJECTOR [PROJECTOR ...] --articles A B ...`` scores the paragraphs of those
+articles of a SQuAD-format file (default: the shared SQuAD pool and the validation articles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+import torch
+import torch.nn.functional as F
+
+from projector.alignment import AlignmentPairs, alignment_pairs, soft_rows
+from projector.model import Projector
+from rag.llm import LLM
+
+logger = logging.getLogger(__name__)
+
+
+def token_kind(token: str) -> str:
+    """``digit``, ``capitalised`` or ``other`` for a vocabulary token (byte-level space marker stripped)."""
+    word = token.lstrip("Ġ▁ ")
+    if word[:1].isdigit():
+        return "digit"
+    return "capitalised" if word[:1].isupper() else "other"
+
+
+@torch.no_grad()
+def token_fidelity(llm: LLM, projector: Projector, pairs: AlignmentPairs) -> dict:
+    """Fraction of rows whose soft token's nearest vocabulary embedding (cosine) is the target's: ``all``, per
+    token kind, and per piece index (``reader_tokens``), each as ``{"rows": n, "agreement": a}``."""
+    vocab = F.normalize(llm.input_embeddings.weight.detach().float(), dim=-1).cpu()
+    predicted = (F.normalize(soft_rows(projector, pairs).float().cpu(), dim=-1) @ vocab.T).argmax(-1)
+    wanted = (F.normalize(pairs.targets.float(), dim=-1) @ vocab.T).argmax(-1)
+    hit = predicted == wanted
+    kinds = [token_kind(t) for t in llm.tokenizer.convert_ids_to_tokens(wanted.tolist())]
+    groups = {"all": torch.ones_like(hit)}
+    groups |= {kind: torch.tensor([k == kind for k in kinds]) for kind in ("digit", "capitalised", "other")}
+    if pairs.pieces is not None:
+        groups |= {f"piece {i}": pairs.pieces == i for i in range(int(pairs.pieces.max()) + 1)}
+    return {name: {"rows": int(rows.sum()), "agreement": float(hit[rows].float().mean()) if rows.any() else None}
+            for name, rows in groups.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from eval.datasets import load_qa
+    from eval.records import filter_articles
+    from indexer import load_embedder
+    from rag.defaults import SHARED_SQUAD
+    from rag.window_recipe import VALIDATION_ARTICLES
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("projectors", nargs="+", help="wordpieces or reader_tokens projector folders")
+    ap.add_argument("--dataset", default=str(SHARED_SQUAD))
+    ap.add_argument("--articles", nargs="+", default=list(VALIDATION_ARTICLES))
+    ap.add_argument("--llm", default=None, help="the projector's LLM (default: the bundled SmolLM2)")
+    ap.add_argument("--embedder", default=None, help="the projector's embedder (default: the bundled MiniLM)")
+    ap.add_argument("--out", default=None, help="also write the results as JSON here")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    texts = list(dict.fromkeys(r.context for r in filter_articles(load_qa(args.dataset), args.articles)))
+    if not texts:
+        raise SystemExit(f"no paragraphs of articles {args.articles} in {args.dataset}: check the titles")
+    llm, embedder = LLM.load(args.llm), load_embedder(args.embedder)
+    results = {}
+    for path in args.projectors:
+        projector = Projector.from_pretrained(path)
+        projector.check_compatible(embedder.id, embedder.token_dim, llm.id, llm.hidden_size)
+        pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, progress=False)
+        results[path] = token_fidelity(llm, projector, pairs)
+        print(path, json.dumps(results[path]))  # CLI output of this `python -m` tool
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"texts": len(texts), "articles": args.articles, "projectors": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
