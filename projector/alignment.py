@@ -4,9 +4,10 @@
 the overlap-weighted mean embedding of the LLM tokens that cover the wordpiece's span (the two tokenisers cut
 words differently, so a wordpiece may straddle tokens). ``reader_tokens``: each reader token's input
 (:mod:`projector.reader_tokens`) is mapped to exactly that token's embedding. Cosine loss, since the
-projector's outputs are normalised to the LLM's embedding norm anyway. This replaces xRAG's paraphrase stage for this encoding: it costs seconds per
-epoch on a CPU instead of an LLM forward and backward per passage, and the soft tokens start out as
-approximately the text they stand for, so the frozen LLM can read them before any QA distillation.
+projector's outputs are normalised to the LLM's embedding norm anyway. This replaces xRAG's paraphrase stage
+for these encodings: it costs seconds per epoch on a CPU instead of an LLM forward and backward per passage,
+and the soft tokens start out as approximately the text they stand for, so the frozen LLM can read them before
+any QA distillation.
 """
 
 from __future__ import annotations
@@ -132,10 +133,15 @@ def align(projector: Projector, pairs: AlignmentPairs, config: AlignConfig, prog
 
 
 @torch.no_grad()
+def nearest_token_hits(llm: LLM, projector: Projector, pairs: AlignmentPairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: whether the soft token's nearest vocabulary embedding (cosine) is the target's ``(N,)`` bool, and
+    the target's nearest token id ``(N,)``."""
+    vocab = F.normalize(llm.input_embeddings.weight.detach().float(), dim=-1).cpu()
+    predicted = (F.normalize(soft_rows(projector, pairs).float().cpu(), dim=-1) @ vocab.T).argmax(-1)
+    wanted = (F.normalize(pairs.targets.float().cpu(), dim=-1) @ vocab.T).argmax(-1)
+    return predicted == wanted, wanted
+
+
 def nearest_token_agreement(llm: LLM, projector: Projector, pairs: AlignmentPairs) -> float:
     """Fraction of rows whose soft token's nearest vocabulary embedding (cosine) is the target's."""
-    vocab = F.normalize(llm.input_embeddings.weight.detach().float(), dim=-1).cpu()
-    soft = soft_rows(projector, pairs).float().cpu()
-    predicted = (F.normalize(soft, dim=-1) @ vocab.T).argmax(-1)
-    wanted = (F.normalize(pairs.targets.float(), dim=-1) @ vocab.T).argmax(-1)
-    return float((predicted == wanted).float().mean())
+    return float(nearest_token_hits(llm, projector, pairs)[0].float().mean())

@@ -5,7 +5,8 @@ four digit tokens; a ``wordpieces`` projector gives one soft token for all four 
 the number back (measured: README, "Soft tokens from the selected windows"). Here each reader token of the
 window text gets the overlap-weighted mean state of the wordpieces sharing its characters, plus which token of
 its wordpiece it is (its *piece*: 0 for the first reader token of "1947", 3 for the "7"), so the projector can
-be aligned to the exact embedding of each reader token.
+be aligned to the exact embedding of each reader token. Measured, it does not recover the numbers either: the
+wordpiece states themselves blur the digits (README, "Soft tokens per reader token").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A ``wordpieces`` or ``reader_tokens`` projector is aligned so that each soft token lands on the LLM embedding of
 its characters. On held-out text this measures how much exact token identity survives the embedder's states,
 split by the kind of token (digits, capitalised, the rest) and, for ``reader_tokens``, by the token's index within
-its wordpiece. Accuracy on numbers tracks the digit row (README, "Soft tokens per reader token").
+its wordpiece (measured: README, "Soft tokens per reader token").
 
 ``python -m projector.token_fidelity PROJECTOR [PROJECTOR ...] --articles A B ...`` scores the paragraphs of those
 articles of a SQuAD-format file (default: the shared SQuAD pool and the validation articles).
@@ -16,9 +16,8 @@ import json
 import logging
 
 import torch
-import torch.nn.functional as F
 
-from projector.alignment import AlignmentPairs, alignment_pairs, soft_rows
+from projector.alignment import AlignmentPairs, alignment_pairs, nearest_token_hits
 from projector.model import Projector
 from rag.llm import LLM
 
@@ -33,14 +32,10 @@ def token_kind(token: str) -> str:
     return "capitalised" if word[:1].isupper() else "other"
 
 
-@torch.no_grad()
 def token_fidelity(llm: LLM, projector: Projector, pairs: AlignmentPairs) -> dict:
     """Fraction of rows whose soft token's nearest vocabulary embedding (cosine) is the target's: ``all``, per
     token kind, and per piece index (``reader_tokens``), each as ``{"rows": n, "agreement": a}``."""
-    vocab = F.normalize(llm.input_embeddings.weight.detach().float(), dim=-1).cpu()
-    predicted = (F.normalize(soft_rows(projector, pairs).float().cpu(), dim=-1) @ vocab.T).argmax(-1)
-    wanted = (F.normalize(pairs.targets.float(), dim=-1) @ vocab.T).argmax(-1)
-    hit = predicted == wanted
+    hit, wanted = nearest_token_hits(llm, projector, pairs)
     kinds = [token_kind(t) for t in llm.tokenizer.convert_ids_to_tokens(wanted.tolist())]
     groups = {"all": torch.ones_like(hit)}
     groups |= {kind: torch.tensor([k == kind for k in kinds]) for kind in ("digit", "capitalised", "other")}

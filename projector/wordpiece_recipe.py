@@ -49,6 +49,10 @@ class WordpieceRecipeConfig:
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
+    def __post_init__(self) -> None:
+        if self.encoding not in WINDOW_ENCODINGS:  # before minutes of loading and indexing, not after
+            raise ValueError(f"encoding must be one of {WINDOW_ENCODINGS}, got '{self.encoding}'")
+
 
 def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,
                          until: int | None = None) -> Path:
@@ -70,8 +74,6 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     records = load_qa(config.dataset)
     train = without_articles(records, (*config.val_articles, *config.held_out))
     val = filter_articles(records, config.val_articles)
-    if config.encoding not in WINDOW_ENCODINGS:
-        raise ValueError(f"encoding must be one of {WINDOW_ENCODINGS}, got '{config.encoding}'")
     reader_tokens = config.encoding == READER_TOKENS
     projector = Projector(ProjectorConfig(
         d_embed=embedder.token_dim, d_model=llm.hidden_size, tokens_per_vector=1, hidden=config.hidden,
