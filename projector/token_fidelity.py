@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         projector.check_compatible(embedder.id, embedder.token_dim, llm.id, llm.hidden_size)
         pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, progress=False)
         results[path] = token_fidelity(llm, projector, pairs)
-        print(path, json.dumps(results[path]))  # CLI output of this `python -m` tool
+        logger.info("%s %s", path, json.dumps(results[path]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"texts": len(texts), "articles": args.articles, "projectors": results}, f, indent=1)
