@@ -52,8 +52,14 @@ def alignment_targets(llm: LLM, text: str, spans: np.ndarray) -> torch.Tensor:
         raise ValueError(f"a wordpiece of {text[:60]!r}... shares no character with any LLM token: the "
                          "embedder's and the LLM's tokenisers must both report character offsets")
     weights = torch.from_numpy(shared / shared.sum(1, keepdims=True))
-    embeddings = llm.input_embeddings.weight.detach().float()[torch.tensor(enc.input_ids, dtype=torch.long)]
-    return weights @ embeddings.cpu()
+    return weights @ token_embeddings(llm, torch.tensor(enc.input_ids, dtype=torch.long))
+
+
+def token_embeddings(llm: LLM, ids: torch.Tensor) -> torch.Tensor:
+    """``(n, d_model)`` float32 on the CPU: the LLM's input embeddings of token ``ids`` ``(n,)`` (only those rows
+    are converted, not the whole table once per text)."""
+    weight = llm.input_embeddings.weight.detach()
+    return weight[ids.to(weight.device)].float().cpu()
 
 
 @dataclass
@@ -80,8 +86,7 @@ def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None)
         return AlignmentPairs(states.states, alignment_targets(llm, text, states.spans))
     text = text[:int(states.spans[-1][1])]  # the embedder's truncation: no states past its last wordpiece
     inputs = reader_token_inputs(llm.tokenizer, text, states.states, states.spans, max_pieces)
-    targets = llm.input_embeddings.weight.detach().float()[inputs.token_ids.to(llm.device)].cpu()
-    return AlignmentPairs(inputs.states, targets, inputs.pieces)
+    return AlignmentPairs(inputs.states, token_embeddings(llm, inputs.token_ids), inputs.pieces)
 
 
 def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: int | None = None,

@@ -55,8 +55,11 @@ def reader_token_inputs(tokenizer: Any, text: str, states: torch.Tensor, offsets
     for t in np.flatnonzero(shared.sum(1) == 0):
         shared[t, nearest_wordpiece(tokens[t], offsets)] = 1.0
     weights = torch.from_numpy(shared / shared.sum(1, keepdims=True))
-    main = shared.argmax(1)
-    pieces = [int((main[:t] == main[t]).sum()) for t in range(len(main))]
+    seen: dict[int, int] = {}  # reader tokens so far per main wordpiece
+    pieces = []
+    for main in shared.argmax(1).tolist():
+        pieces.append(seen.get(main, 0))
+        seen[main] = pieces[-1] + 1
     return ReaderTokenInputs(weights @ states.float().cpu(),
                              torch.tensor(pieces, dtype=torch.long).clamp(max=max_pieces - 1),
                              torch.tensor(enc.input_ids, dtype=torch.long))

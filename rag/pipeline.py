@@ -33,8 +33,8 @@ class RAG:
 
     ``mode="compressed"`` needs a projector trained for this (embedder, LLM) pair. One reading stored memory
     (``pooled``, ``segments:m``) turns each passage's memory vectors from the index into a few soft tokens; a
-    ``wordpieces`` projector turns the wordpiece states of the ``selected_text`` windows (same ``window`` and
-    ``window_scorer``) into one soft token per wordpiece.
+    window projector turns the wordpiece states of the ``selected_text`` windows (same ``window`` and
+    ``window_scorer``) into one soft token per wordpiece (``wordpieces``) or per LLM token (``reader_tokens``).
     ``mode="selected_text"`` cuts each passage to its question-aware window (``window``, see
     :mod:`rag.selection`) and reads it as text: the extractive baseline at a similar token budget. With a
     ``window_scorer`` (:mod:`rag.window_scorer`; ``from_defaults`` loads the shipped one) the windows go where

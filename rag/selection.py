@@ -137,12 +137,19 @@ def window_span(scores: torch.Tensor, config: WindowConfig, shift: float | None 
     return start, start + width
 
 
-def cut_window(text: str, passage: TokenStates, span: tuple[int, int]) -> str:
-    """The substring of ``text`` covering wordpieces ``[start, end)`` of ``passage`` (``text`` if it is all)."""
+def window_chars(text: str, passage: TokenStates, span: tuple[int, int]) -> tuple[int, int]:
+    """``[start, end)`` characters of ``text`` covering wordpieces ``span`` of ``passage`` (all of it if the span
+    covers every wordpiece)."""
     start, end = span
     if start == 0 and end >= passage.states.shape[0]:
-        return text
-    return text[int(passage.spans[start][0]):int(passage.spans[end - 1][1])]
+        return 0, len(text)
+    return int(passage.spans[start][0]), int(passage.spans[end - 1][1])
+
+
+def cut_window(text: str, passage: TokenStates, span: tuple[int, int]) -> str:
+    """The substring of ``text`` covering wordpieces ``[start, end)`` of ``passage`` (``text`` if it is all)."""
+    start, end = window_chars(text, passage, span)
+    return text[start:end]
 
 
 def cut_windows(text: str, passage: TokenStates, spans: Sequence[tuple[int, int]]) -> str:
@@ -190,9 +197,8 @@ class Window:
 def make_window(passage: int, text: str, states: TokenStates, span: tuple[int, int]) -> Window:
     """Window ``span`` of a passage's ``text`` whose wordpieces are ``states``."""
     a, b = span
-    whole = a == 0 and b >= states.states.shape[0]  # cut_window keeps all of the text then
-    base = 0 if whole else int(states.spans[a][0])
-    return Window(passage, span, cut_window(text, states, span), states.states[a:b], states.spans[a:b] - base)
+    start, end = window_chars(text, states, span)
+    return Window(passage, span, text[start:end], states.states[a:b], states.spans[a:b] - start)
 
 
 def passage_windows(texts: Sequence[str], states: Sequence[TokenStates],
