@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from projector.model import Projector
 from projector.reader_tokens import reader_token_inputs, shared_characters
 from rag.llm import LLM
-from rag.selection import TokenStates, token_states
+from rag.selection import LAST_LAYER, TokenStates, token_states
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def token_embeddings(llm: LLM, ids: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class AlignmentPairs:
-    """Projector inputs and their targets: ``states`` ``(N, d_tok)``, ``targets`` ``(N, d_model)`` and, for a
+    """Projector inputs and their targets: ``states`` ``(N, d_in)``, ``targets`` ``(N, d_model)`` and, for a
     ``reader_tokens`` projector, each row's ``pieces`` ``(N,)`` (else ``None``)."""
 
     states: torch.Tensor
@@ -83,20 +83,22 @@ def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None)
     """One text's pairs: a row per wordpiece (``max_pieces`` None), or per reader token (``reader_tokens``),
     whose target is exactly that token's input embedding."""
     if max_pieces is None:
-        return AlignmentPairs(states.states, alignment_targets(llm, text, states.spans))
+        return AlignmentPairs(states.projector_input, alignment_targets(llm, text, states.spans))
     text = text[:int(states.spans[-1][1])]  # the embedder's truncation: no states past its last wordpiece
-    inputs = reader_token_inputs(llm.tokenizer, text, states.states, states.spans, max_pieces)
+    inputs = reader_token_inputs(llm.tokenizer, text, states.projector_input, states.spans, max_pieces)
     return AlignmentPairs(inputs.states, token_embeddings(llm, inputs.token_ids), inputs.pieces)
 
 
 def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: int | None = None,
-                    max_length: int = 256, batch_size: int = 64, progress: bool = True) -> AlignmentPairs:
-    """Alignment pairs of ``texts``: see :func:`text_pairs`."""
+                    max_length: int = 256, batch_size: int = 64, progress: bool = True,
+                    layers: str = LAST_LAYER) -> AlignmentPairs:
+    """Alignment pairs of ``texts``: see :func:`text_pairs`; ``layers``: the embedder layers read."""
     parts = []
     for s in tqdm(range(0, len(texts), batch_size), desc="alignment pairs", disable=not progress, unit="batch"):
         chunk = list(texts[s:s + batch_size])
         parts += [text_pairs(llm, text, states, max_pieces)
-                  for text, states in zip(chunk, token_states(embedder, chunk, max_length)) if len(states.tokens)]
+                  for text, states in zip(chunk, token_states(embedder, chunk, max_length, layers))
+                  if len(states.tokens)]
     if not parts:
         raise ValueError("no text to align on: pass at least one non-empty passage")
     return AlignmentPairs(torch.cat([p.states for p in parts]), torch.cat([p.targets for p in parts]),

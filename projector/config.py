@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rag.persistence import JsonConfig
+from rag.selection import LAST_LAYER, TOKEN_LAYERS
 
 # Memory encodings read at query time, not from the index: the embedder's wordpiece states of the
 # question-aware windows (rag.selection), as one soft token per wordpiece, or per reader (LLM) token of the window
@@ -34,6 +35,8 @@ class ProjectorConfig(JsonConfig):
     dropout: float = 0.0
     # reader_tokens only: rows of the learned "which reader token of its wordpiece" embedding (0: none).
     max_pieces: int = 0
+    # Window encodings only: the embedder layers read per wordpiece, "last" or "all" (rag.selection.TOKEN_LAYERS).
+    token_layers: str = LAST_LAYER
     prompt_version: str = ""
     training: dict = field(default_factory=dict)
 
@@ -44,6 +47,11 @@ class ProjectorConfig(JsonConfig):
         if self.memory_encoding == READER_TOKENS and self.max_pieces < 1:
             raise ValueError("a 'reader_tokens' projector needs max_pieces >= 1 (e.g. 8: a reader token's index "
                              "within its wordpiece is capped there)")
+        if self.token_layers not in TOKEN_LAYERS:
+            raise ValueError(f"token_layers must be one of {TOKEN_LAYERS}, got '{self.token_layers}'")
+        if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
+            raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "
+                             f"only, not '{self.memory_encoding}'")
 
     def soft_tokens_per_passage(self, n_vectors: int) -> int:
         return n_vectors * self.tokens_per_vector

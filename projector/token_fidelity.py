@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from eval.records import filter_articles
     from indexer import load_embedder
     from rag.defaults import SHARED_SQUAD
+    from rag.selection import projector_input_dim
     from rag.window_recipe import VALIDATION_ARTICLES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -68,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for path in args.projectors:
         projector = Projector.from_pretrained(path)
-        projector.check_compatible(embedder.id, embedder.token_dim, llm.id, llm.hidden_size)
-        pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, progress=False)
+        layers = projector.config.token_layers
+        projector.check_compatible(embedder.id, projector_input_dim(embedder, layers), llm.id, llm.hidden_size)
+        pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, layers=layers,
+                                progress=False)
         results[path] = token_fidelity(llm, projector, pairs)
         logger.info("%s %s", path, json.dumps(results[path]))
     if args.out:

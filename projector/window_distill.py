@@ -29,7 +29,7 @@ from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector, window_soft_tokens
 from rag import prompt as P
 from rag.llm import LLM
-from rag.selection import Window, WindowConfig, token_states, windows_of_states
+from rag.selection import LAST_LAYER, Window, WindowConfig, token_states, windows_of_states
 from rag.window_scorer import WindowScorer
 from rag.window_training import lr_factor
 
@@ -65,14 +65,15 @@ class WindowExample:
 
 def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequence[QARecord],
                     hits: Sequence[Sequence[Hit]], window: WindowConfig, batch_size: int = 64,
-                    progress: bool = True) -> list[WindowExample]:
-    """The windows ``compressed`` would read for each record's retrieved ``hits``; records whose windows miss
-    every gold answer are dropped. Each distinct passage is embedded once."""
+                    progress: bool = True, layers: str = LAST_LAYER) -> list[WindowExample]:
+    """The windows ``compressed`` would read for each record's retrieved ``hits`` (wordpiece states of the
+    embedder ``layers``); records whose windows miss every gold answer are dropped. Each distinct passage is
+    embedded once."""
     distinct = list(dict.fromkeys(h.text for hs in hits for h in hs))
     states = {}
     for s in tqdm(range(0, len(distinct), batch_size), desc="passage states", disable=not progress, unit="batch"):
         chunk = distinct[s:s + batch_size]
-        states.update(zip(chunk, token_states(embedder, chunk, window.max_length)))
+        states.update(zip(chunk, token_states(embedder, chunk, window.max_length, layers)))
     examples = []
     for s in range(0, len(records), batch_size):
         chunk, chunk_hits = records[s:s + batch_size], hits[s:s + batch_size]

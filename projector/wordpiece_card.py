@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from projector.config import ProjectorConfig
+from rag.selection import ALL_LAYERS
 
 
 def wordpiece_card(config: ProjectorConfig) -> str:
@@ -24,9 +25,11 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     else:
         unit, reads = "wordpiece", "writes one soft token per wordpiece"
         target = "the overlap-weighted mean LLM input embedding of the characters it covers"
+    layers = ("every hidden state (embeddings output and each layer, normalised and concatenated)"
+              if config.token_layers == ALL_LAYERS else "last-layer")
     lines = [
         f"# squeezerag projector: {config.embedder_id} -> {config.llm_id} (`{config.memory_encoding}`)", "",
-        f"Reads the embedder's last-layer wordpiece states ({config.d_embed}-d) of the question-aware windows that "
+        f"Reads the embedder's {layers} wordpiece states ({config.d_embed}-d) of the question-aware windows that "
         f"`selected_text` also uses (window scorer, global allocation) and {reads} "
         f"({config.d_model}-d): LayerNorm -> Linear({config.d_embed}, {config.hidden}) -> GELU -> Linear -> "
         f"L2-normalise x LLM embedding norm ({config.target_norm:.3f}). Prompt version `{config.prompt_version}`. "
@@ -55,7 +58,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "## Reproduce", "",
         "```bash",
         f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding} "
-        f"--align-epochs {recipe['align']['epochs']} "
+        f"--align-epochs {recipe['align']['epochs']} --token-layers {config.token_layers} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "

@@ -23,7 +23,7 @@ from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION
-from rag.selection import WindowConfig
+from rag.selection import LAST_LAYER, TOKEN_LAYERS, WindowConfig, projector_input_dim
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class WordpieceRecipeConfig:
     hidden: int = 1024
     encoding: str = WORDPIECES  # or READER_TOKENS: one soft token per LLM token of the window text
     max_pieces: int = 8  # reader_tokens: a reader token's index within its wordpiece is capped here
+    token_layers: str = LAST_LAYER  # or ALL_LAYERS: every embedder hidden state per wordpiece, concatenated
     demo_passages: int = 2000  # bundled Wikipedia summaries added to the training paragraphs for alignment
     k: int = 3
     window_width: int | None = None
@@ -52,6 +53,8 @@ class WordpieceRecipeConfig:
     def __post_init__(self) -> None:
         if self.encoding not in WINDOW_ENCODINGS:  # before minutes of loading and indexing, not after
             raise ValueError(f"encoding must be one of {WINDOW_ENCODINGS}, got '{self.encoding}'")
+        if self.token_layers not in TOKEN_LAYERS:
+            raise ValueError(f"token_layers must be one of {TOKEN_LAYERS}, got '{self.token_layers}'")
 
 
 def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,
@@ -76,9 +79,10 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     val = filter_articles(records, config.val_articles)
     reader_tokens = config.encoding == READER_TOKENS
     projector = Projector(ProjectorConfig(
-        d_embed=embedder.token_dim, d_model=llm.hidden_size, tokens_per_vector=1, hidden=config.hidden,
-        memory_encoding=config.encoding, embedder_id=embedder.id, llm_id=llm.id, target_norm=llm.embedding_norm,
-        max_pieces=config.max_pieces if reader_tokens else 0))
+        d_embed=projector_input_dim(embedder, config.token_layers), d_model=llm.hidden_size, tokens_per_vector=1,
+        hidden=config.hidden, memory_encoding=config.encoding, embedder_id=embedder.id, llm_id=llm.id,
+        target_norm=llm.embedding_norm, max_pieces=config.max_pieces if reader_tokens else 0,
+        token_layers=config.token_layers))
     if config.init_from:
         projector.load_weights_from(config.init_from)
         alignment = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE).training["alignment"]
@@ -88,7 +92,8 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     splits = {}
     for name, rs in (("train", train), ("validation", val)):
         hits = dataset_index(rs, embedder=embedder, progress=progress).search([r.question for r in rs], k=config.k)
-        splits[name] = window_examples(embedder, scorer, rs, hits, window, progress=progress)
+        splits[name] = window_examples(embedder, scorer, rs, hits, window, progress=progress,
+                                       layers=config.token_layers)
         logger.info("%s: %d of %d questions keep a gold answer in their windows", name, len(splits[name]), len(rs))
     history = distill(projector, llm, splits["train"], splits["validation"][:config.distill.val_questions],
                       config.distill, out / "distill", progress, until)
@@ -120,7 +125,8 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
 
     texts = list(dict.fromkeys(r.context for r in train))
     texts += [d["text"] for d in load_demo_corpus(limit=config.demo_passages)] if config.demo_passages else []
-    pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, progress=progress)
+    pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, progress=progress,
+                            layers=projector.config.token_layers)
     held = torch.arange(len(pairs)) % 20 == 0  # every 20th row measures the fit
     history = align(projector, pairs.rows(~held), config.align, progress)
     report = {"texts": len(texts), "rows": len(pairs), "history": history,

@@ -20,7 +20,7 @@ from rag import prompt as P
 from rag.answer import MODES, Answer, Timings
 from rag.errors import InvalidQuestionError, SqueezeRagError
 from rag.llm import LLM
-from rag.selection import WindowConfig, select_windows, selected_windows
+from rag.selection import WindowConfig, projector_input_dim, select_windows, selected_windows
 from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class RAG:
         encoding = projector.config.memory_encoding
         if projector.config.reads_wordpieces:  # computed from the passage text at query time, any index
             emb = self.embedder
-            projector.check_compatible(emb.id, emb.token_dim, self.llm.id, self.llm.hidden_size)
+            dim = projector_input_dim(emb, projector.config.token_layers)
+            projector.check_compatible(emb.id, dim, self.llm.id, self.llm.hidden_size)
         elif self.index is not None:
             manifest = self.index.manifest
             memory = manifest.memory.get(encoding)
@@ -213,7 +214,7 @@ class RAG:
         """Compressed prompts of a window projector: the ``selected_text`` windows, each read as one soft block
         of as many soft tokens as it has wordpieces (``wordpieces``) or reader tokens (``reader_tokens``)."""
         windows = selected_windows(self.embedder, questions, [[h.text for h in hs] for hs in hits], self.window,
-                                   self.window_scorer)
+                                   self.window_scorer, self.projector.config.token_layers)
         soft, prompts = [], []
         for question, ws in zip(questions, windows):
             tokens, sizes = window_soft_tokens(self.projector, ws, self.llm.tokenizer)

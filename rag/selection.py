@@ -73,19 +73,37 @@ class WindowConfig:
         return replace(self, width=width, allocation=allocation)
 
 
+# Which embedder layers a window projector reads per wordpiece: the last (what selection and retrieval use), or
+# every hidden state concatenated (embeddings output first). Early layers keep the token's identity that the last
+# one has blended into context (measured: README, "Every layer, not the last").
+LAST_LAYER, ALL_LAYERS = "last", "all"
+TOKEN_LAYERS = (LAST_LAYER, ALL_LAYERS)
+
+
 @dataclass
 class TokenStates:
     """One text's wordpieces: normalised last-layer ``states`` ``(L, d)``, character ``spans`` ``(L, 2)`` in
-    the text, and the wordpiece strings; special tokens are left out."""
+    the text, and the wordpiece strings; special tokens are left out. With ``layers="all"``, ``layer_states``
+    ``(L, n_layers * d)``: every hidden state, each normalised, concatenated and scaled to unit norm."""
 
     states: torch.Tensor
     spans: np.ndarray
     tokens: list[str]
+    layer_states: torch.Tensor | None = None
+
+    @property
+    def projector_input(self) -> torch.Tensor:
+        """What a window projector reads per wordpiece: ``layer_states`` when computed, else ``states``."""
+        return self.states if self.layer_states is None else self.layer_states
 
 
 @torch.no_grad()
-def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256) -> list[TokenStates]:
-    """Wordpiece states of ``texts`` (no document prompt: they locate words, they do not retrieve)."""
+def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256,
+                 layers: str = LAST_LAYER) -> list[TokenStates]:
+    """Wordpiece states of ``texts`` (no document prompt: they locate words, they do not retrieve);
+    ``layers="all"`` adds ``layer_states``."""
+    if layers not in TOKEN_LAYERS:
+        raise ValueError(f"layers must be one of {TOKEN_LAYERS}, got '{layers}'")
     if not texts:
         return []
     tok = embedder.tokenizer
@@ -94,15 +112,37 @@ def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256) -> 
                    return_offsets_mapping=True, return_special_tokens_mask=True)
     spans = features.pop("offset_mapping").numpy()
     keep = (features.pop("special_tokens_mask") == 0) & (features["attention_mask"] == 1)
+    input_ids = features["input_ids"]
     device = embedder.model.device
-    out = embedder.model({k: v.to(device) for k, v in features.items()})
-    states = F.normalize(out["token_embeddings"].float(), dim=-1).cpu()
+    features = {k: v.to(device) for k, v in features.items()}
+    if layers == ALL_LAYERS:
+        hidden = [F.normalize(h.float(), dim=-1) for h in _hidden_states(embedder, features)]
+        states, stacked = hidden[-1].cpu(), (torch.cat(hidden, dim=-1) / len(hidden) ** 0.5).cpu()
+    else:
+        states, stacked = F.normalize(embedder.model(features)["token_embeddings"].float(), dim=-1).cpu(), None
     result = []
     for i in range(len(texts)):
         rows = keep[i].nonzero().flatten()
-        ids = features["input_ids"][i, rows].tolist()
-        result.append(TokenStates(states[i, rows], spans[i, rows.numpy()], tok.convert_ids_to_tokens(ids)))
+        ids = input_ids[i, rows].tolist()
+        result.append(TokenStates(states[i, rows], spans[i, rows.numpy()], tok.convert_ids_to_tokens(ids),
+                                  None if stacked is None else stacked[i, rows]))
     return result
+
+
+def _hidden_states(embedder: Any, features: dict) -> tuple[torch.Tensor, ...]:
+    """Every hidden state ``(b, t, d)`` of the embedder's transformer, embeddings output first."""
+    module = embedder.model[0]
+    model = getattr(module, "auto_model", None) or getattr(module, "model", None)
+    if model is None:
+        raise ValueError(f"embedder {embedder.id!r} has no Hugging Face transformer as its first module, so its "
+                         "hidden states cannot be read; use layers='last'")
+    return model(**features, output_hidden_states=True, return_dict=True).hidden_states
+
+
+def projector_input_dim(embedder: Any, layers: str) -> int:
+    """Size of :attr:`TokenStates.projector_input` for ``embedder`` and ``layers`` (one probe forward)."""
+    (probe,) = token_states(embedder, ["squeezerag"], layers=layers)
+    return int(probe.projector_input.shape[1])
 
 
 def question_keys(question: TokenStates) -> torch.Tensor:
@@ -184,7 +224,7 @@ def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[T
 @dataclass
 class Window:
     """One selected window: wordpieces ``span`` ``[start, end)`` of the question's passage number ``passage``,
-    its ``text``, its normalised wordpiece ``states`` ``(end - start, d_tok)`` (what ``compressed`` reads) and
+    its ``text``, its wordpieces' projector inputs ``states`` ``(end - start, d_in)`` (what ``compressed`` reads) and
     their character ``offsets`` ``(end - start, 2)`` in ``text``."""
 
     passage: int
@@ -198,7 +238,7 @@ def make_window(passage: int, text: str, states: TokenStates, span: tuple[int, i
     """Window ``span`` of a passage's ``text`` whose wordpieces are ``states``."""
     a, b = span
     start, end = window_chars(text, states, span)
-    return Window(passage, span, text[start:end], states.states[a:b], states.spans[a:b] - start)
+    return Window(passage, span, text[start:end], states.projector_input[a:b], states.spans[a:b] - start)
 
 
 def passage_windows(texts: Sequence[str], states: Sequence[TokenStates],
@@ -209,12 +249,15 @@ def passage_windows(texts: Sequence[str], states: Sequence[TokenStates],
 
 
 def selected_windows(embedder: Any, questions: Sequence[str], passages: Sequence[Sequence[str]],
-                     config: WindowConfig | None = None, scorer: WindowScorer | None = None) -> list[list[Window]]:
-    """For each question, the windows of its passages (see :func:`window_spans`), with their wordpiece states."""
+                     config: WindowConfig | None = None, scorer: WindowScorer | None = None,
+                     layers: str = LAST_LAYER) -> list[list[Window]]:
+    """For each question, the windows of its passages (see :func:`window_spans`), with their wordpiece states
+    (every layer's with ``layers="all"``)."""
     config = config or WindowConfig()
     if len(questions) != len(passages):
         raise ValueError(f"got {len(questions)} questions but {len(passages)} passage lists")
-    flat = iter(token_states(embedder, [text for texts in passages for text in texts], config.max_length))
+    texts = [text for texts in passages for text in texts]
+    flat = iter(token_states(embedder, texts, config.max_length, layers))
     states = [[next(flat) for _ in texts] for texts in passages]
     return windows_of_states(embedder, questions, passages, states, config, scorer)
 

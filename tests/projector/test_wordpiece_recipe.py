@@ -36,24 +36,29 @@ def tiny_llm_dir(tmp_path):
     return tmp_path / "llm"
 
 
-@pytest.mark.parametrize("encoding", ["wordpieces", "reader_tokens"])
+@pytest.mark.parametrize("encoding,layers", [("wordpieces", "last"), ("reader_tokens", "all")])
 def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm_dir, tiny_embedder_dir,
-                                                              monkeypatch, encoding):
+                                                              monkeypatch, encoding, layers):
     monkeypatch.setenv("SQUEEZERAG_CACHE", str(tmp_path / "cache"))  # the dataset indexes go here
     config = WordpieceRecipeConfig(
         dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
         embedder=str(tiny_embedder_dir), llm=str(tiny_llm_dir), window_scorer=None, hidden=16, demo_passages=0,
-        k=2, window_width=1000, encoding=encoding, align=AlignConfig(epochs=2, batch_size=8),
+        k=2, window_width=1000, encoding=encoding, token_layers=layers, align=AlignConfig(epochs=2, batch_size=8),
         distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
     monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
     final = run_wordpiece_recipe(config, tmp_path / "run", progress=False)
     projector = Projector.from_pretrained(final)
     training = projector.config.training
     assert projector.config.memory_encoding == encoding and projector.config.tokens_per_vector == 1
+    from indexer import load_embedder
+    from rag.selection import projector_input_dim
+
+    assert projector.config.token_layers == layers
+    assert projector.config.d_embed == projector_input_dim(load_embedder(str(tiny_embedder_dir)), layers)
     assert training["questions"] == {"train": 2, "train_with_answer_in_windows": 2, "validation": 2}
     assert len(training["alignment"]["history"]) == 2 and [h["step"] for h in training["history"]] == [1, 2]
     card = (final / "README.md").read_text()
-    assert "Article_1" in card and f"--encoding {encoding}" in card
+    assert "Article_1" in card and f"--encoding {encoding}" in card and f"--token-layers {layers}" in card
     # continuing from it skips alignment and says so on the card
     more = run_wordpiece_recipe(
         WordpieceRecipeConfig(**{**vars(config), "init_from": str(final),
@@ -63,3 +68,9 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert f"Continued from `{final}`" in (more / "README.md").read_text()
     before = dict(Projector.from_pretrained(final).state_dict())
     assert any(not torch.equal(v, before[k]) for k, v in Projector.from_pretrained(more).state_dict().items())
+
+
+@pytest.mark.parametrize("field,value", [("encoding", "pooled"), ("token_layers", "first")])
+def test_a_bad_recipe_setting_is_refused_before_anything_loads(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be one of"):
+        WordpieceRecipeConfig(dataset="unused.json", **{field: value})

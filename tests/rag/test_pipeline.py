@@ -137,6 +137,32 @@ def test_a_wordpieces_projector_reads_one_soft_token_per_window_wordpiece(tiny_r
         tiny_rag.set_projector(wrong)
 
 
+def test_an_all_layers_projector_reads_every_hidden_state_of_the_same_windows(tiny_rag):
+    from projector.config import WORDPIECES
+    from rag.selection import ALL_LAYERS, WindowConfig, projector_input_dim, selected_windows
+
+    embedder, llm = tiny_rag.embedder, tiny_rag.llm
+    dim = projector_input_dim(embedder, ALL_LAYERS)
+    shape = dict(d_model=llm.hidden_size, tokens_per_vector=1, hidden=16, memory_encoding=WORDPIECES,
+                 target_norm=llm.embedding_norm)
+    with pytest.raises(ProjectorMismatchError, match=f"embedding dim: projector {embedder.token_dim} vs index {dim}"):
+        tiny_rag.set_projector(Projector(ProjectorConfig(d_embed=embedder.token_dim, token_layers=ALL_LAYERS,
+                                                         **shape)))
+    torch.manual_seed(0)
+    tiny_rag.set_projector(Projector(ProjectorConfig(d_embed=dim, token_layers=ALL_LAYERS, **shape)))
+    tiny_rag.window = WindowConfig(width=4)
+    qs = ["Which river flows through the town?", "Who founded the company?"]
+    hits = tiny_rag.retrieve(qs, 2)
+    answers = tiny_rag.answer(qs, hits, "compressed")
+    texts = [[h.text for h in hs] for hs in hits]
+    last = selected_windows(embedder, qs, texts, tiny_rag.window)
+    every = selected_windows(embedder, qs, texts, tiny_rag.window, layers=ALL_LAYERS)
+    # the same windows are selected; only what the projector reads of each wordpiece grows
+    assert [[w.text for w in ws] for ws in every] == [[w.text for w in ws] for ws in last]
+    assert all(w.states.shape[1] == dim for ws in every for w in ws)
+    assert [a.context_tokens for a in answers] == [sum(len(w.states) for w in ws) for ws in every]
+
+
 def test_a_reader_tokens_projector_reads_one_soft_token_per_llm_token_of_the_windows(tiny_rag):
     from projector.config import READER_TOKENS
     from rag.selection import WINDOW_JOINER, WindowConfig, select_windows
