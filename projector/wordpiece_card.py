@@ -25,11 +25,11 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     else:
         unit, reads = "wordpiece", "writes one soft token per wordpiece"
         target = "the overlap-weighted mean LLM input embedding of the characters it covers"
-    layers = ("every hidden state (embeddings output and each layer, normalised and concatenated)"
-              if config.token_layers == ALL_LAYERS else "last-layer")
+    layers = ("every hidden state of the embedder (embeddings output and each layer, normalised and concatenated)"
+              if config.token_layers == ALL_LAYERS else "the embedder's last-layer states")
     lines = [
         f"# squeezerag projector: {config.embedder_id} -> {config.llm_id} (`{config.memory_encoding}`)", "",
-        f"Reads the embedder's {layers} wordpiece states ({config.d_embed}-d) of the question-aware windows that "
+        f"Reads {layers} per wordpiece ({config.d_embed}-d) of the question-aware windows that "
         f"`selected_text` also uses (window scorer, global allocation) and {reads} "
         f"({config.d_model}-d): LayerNorm -> Linear({config.d_embed}, {config.hidden}) -> GELU -> Linear -> "
         f"L2-normalise x LLM embedding norm ({config.target_norm:.3f}). Prompt version `{config.prompt_version}`. "

@@ -84,7 +84,8 @@ TOKEN_LAYERS = (LAST_LAYER, ALL_LAYERS)
 class TokenStates:
     """One text's wordpieces: normalised last-layer ``states`` ``(L, d)``, character ``spans`` ``(L, 2)`` in
     the text, and the wordpiece strings; special tokens are left out. With ``layers="all"``, ``layer_states``
-    ``(L, n_layers * d)``: every hidden state, each normalised, concatenated and scaled to unit norm."""
+    ``(L, (n_layers + 1) * d)``: every hidden state (embeddings output first), each normalised, concatenated and
+    scaled to unit norm."""
 
     states: torch.Tensor
     spans: np.ndarray
