@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rag.persistence import JsonConfig
-from rag.selection import LAST_LAYER, TOKEN_LAYERS
+from rag.selection import LAST_LAYER, check_token_layers
 
 # Memory encodings read at query time, not from the index: the embedder's wordpiece states of the
 # question-aware windows (rag.selection), as one soft token per wordpiece, or per reader (LLM) token of the window
@@ -47,8 +47,7 @@ class ProjectorConfig(JsonConfig):
         if self.memory_encoding == READER_TOKENS and self.max_pieces < 1:
             raise ValueError("a 'reader_tokens' projector needs max_pieces >= 1 (e.g. 8: a reader token's index "
                              "within its wordpiece is capped there)")
-        if self.token_layers not in TOKEN_LAYERS:
-            raise ValueError(f"token_layers must be one of {TOKEN_LAYERS}, got '{self.token_layers}'")
+        check_token_layers(self.token_layers)
         if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
             raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "
                              f"only, not '{self.memory_encoding}'")

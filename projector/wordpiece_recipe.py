@@ -23,7 +23,7 @@ from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION
-from rag.selection import LAST_LAYER, TOKEN_LAYERS, WindowConfig, projector_input_dim
+from rag.selection import LAST_LAYER, WindowConfig, check_token_layers, projector_input_dim
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ class WordpieceRecipeConfig:
     def __post_init__(self) -> None:
         if self.encoding not in WINDOW_ENCODINGS:  # before minutes of loading and indexing, not after
             raise ValueError(f"encoding must be one of {WINDOW_ENCODINGS}, got '{self.encoding}'")
-        if self.token_layers not in TOKEN_LAYERS:
-            raise ValueError(f"token_layers must be one of {TOKEN_LAYERS}, got '{self.token_layers}'")
+        check_token_layers(self.token_layers)
 
 
 def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,

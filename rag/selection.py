@@ -80,6 +80,12 @@ LAST_LAYER, ALL_LAYERS = "last", "all"
 TOKEN_LAYERS = (LAST_LAYER, ALL_LAYERS)
 
 
+def check_token_layers(layers: str) -> None:
+    """Refuse a ``layers`` / ``token_layers`` value that is not one of :data:`TOKEN_LAYERS`."""
+    if layers not in TOKEN_LAYERS:
+        raise ValueError(f"token_layers must be one of {TOKEN_LAYERS}, got '{layers}'")
+
+
 @dataclass
 class TokenStates:
     """One text's wordpieces: normalised last-layer ``states`` ``(L, d)``, character ``spans`` ``(L, 2)`` in
@@ -103,8 +109,7 @@ def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256,
                  layers: str = LAST_LAYER) -> list[TokenStates]:
     """Wordpiece states of ``texts`` (no document prompt: they locate words, they do not retrieve);
     ``layers="all"`` adds ``layer_states``."""
-    if layers not in TOKEN_LAYERS:
-        raise ValueError(f"layers must be one of {TOKEN_LAYERS}, got '{layers}'")
+    check_token_layers(layers)
     if not texts:
         return []
     tok = embedder.tokenizer

@@ -80,7 +80,7 @@ def test_all_layer_states_extend_the_last_layer_states(tiny_embedder):
         # the last block is the last layer, scaled so that the concatenation has unit norm
         assert torch.allclose(b.layer_states[:, -tiny_embedder.token_dim:] * n_states ** 0.5, b.states, atol=1e-5)
     assert projector_input_dim(tiny_embedder, "all") == n_states * projector_input_dim(tiny_embedder, "last")
-    with pytest.raises(ValueError, match="layers must be one of"):
+    with pytest.raises(ValueError, match="token_layers must be one of"):
         token_states(tiny_embedder, texts, layers="first")
 
 
