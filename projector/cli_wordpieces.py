@@ -9,6 +9,7 @@ from rag.defaults import SHARED_SQUAD
 
 
 def add_train_wordpieces_parser(sub) -> None:
+    from rag.selection import LAST_LAYER, TOKEN_LAYERS
     from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
     p = sub.add_parser("train-wordpieces",
@@ -27,7 +28,7 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--encoding", choices=["wordpieces", "reader_tokens"], default="wordpieces",
                    help="one soft token per window wordpiece, or per LLM token of the window text")
     p.add_argument("--max-pieces", type=int, default=8, help="reader_tokens: LLM tokens told apart per wordpiece")
-    p.add_argument("--token-layers", choices=["last", "all"], default="last",
+    p.add_argument("--token-layers", choices=TOKEN_LAYERS, default=LAST_LAYER,
                    help="embedder layers read per wordpiece: the last, or every hidden state concatenated")
     p.add_argument("--demo-passages", type=int, default=2000, help="bundled summaries added to the alignment text")
     p.add_argument("--align-epochs", type=int, default=8)

@@ -138,7 +138,9 @@ def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256,
 def _hidden_states(embedder: Any, features: dict) -> tuple[torch.Tensor, ...]:
     """Every hidden state ``(b, t, d)`` of the embedder's transformer, embeddings output first."""
     module = embedder.model[0]
-    model = getattr(module, "auto_model", None) or getattr(module, "model", None)
+    model = getattr(module, "auto_model", None)  # `auto_model` or `model`, by release
+    if model is None:
+        model = getattr(module, "model", None)
     if model is None:
         raise ValueError(f"embedder {embedder.id!r} has no Hugging Face transformer as its first module, so its "
                          "hidden states cannot be read; use layers='last'")
