@@ -65,7 +65,8 @@ def token_embeddings(llm: LLM, ids: torch.Tensor) -> torch.Tensor:
 @dataclass
 class AlignmentPairs:
     """Projector inputs and their targets: ``states`` ``(N, d_in)``, ``targets`` ``(N, d_model)`` and, for a
-    ``reader_tokens`` projector, each row's ``pieces`` ``(N,)`` (else ``None``)."""
+    ``reader_tokens`` projector, each row's ``pieces`` ``(N,)`` (else ``None``). :func:`alignment_pairs` stores
+    ``states`` in float16: all-layer rows are 2,688-d, and 10,000 passages give over a million of them."""
 
     states: torch.Tensor
     targets: torch.Tensor
@@ -77,6 +78,13 @@ class AlignmentPairs:
     def rows(self, index: torch.Tensor) -> AlignmentPairs:
         return AlignmentPairs(self.states[index], self.targets[index],
                               None if self.pieces is None else self.pieces[index])
+
+    @staticmethod
+    def cat(parts: Sequence[AlignmentPairs]) -> AlignmentPairs:
+        """The rows of ``parts`` in order (all with ``pieces`` or all without)."""
+        pieces = [p.pieces for p in parts]
+        return AlignmentPairs(torch.cat([p.states for p in parts]), torch.cat([p.targets for p in parts]),
+                              None if pieces[0] is None else torch.cat(pieces))
 
 
 def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None) -> AlignmentPairs:
@@ -92,17 +100,18 @@ def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None)
 def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: int | None = None,
                     max_length: int = 256, batch_size: int = 64, progress: bool = True,
                     layers: str = LAST_LAYER) -> AlignmentPairs:
-    """Alignment pairs of ``texts``: see :func:`text_pairs`; ``layers``: the embedder layers read."""
+    """Alignment pairs of ``texts``: see :func:`text_pairs`; ``layers``: the embedder layers read. Inputs are
+    kept in float16 as each batch is made (the projector casts them back), halving the peak memory."""
     parts = []
     for s in tqdm(range(0, len(texts), batch_size), desc="alignment pairs", disable=not progress, unit="batch"):
         chunk = list(texts[s:s + batch_size])
-        parts += [text_pairs(llm, text, states, max_pieces)
-                  for text, states in zip(chunk, token_states(embedder, chunk, max_length, layers))
-                  if len(states.tokens)]
+        for text, states in zip(chunk, token_states(embedder, chunk, max_length, layers)):
+            if len(states.tokens):
+                pair = text_pairs(llm, text, states, max_pieces)
+                parts.append(AlignmentPairs(pair.states.half(), pair.targets, pair.pieces))
     if not parts:
         raise ValueError("no text to align on: pass at least one non-empty passage")
-    return AlignmentPairs(torch.cat([p.states for p in parts]), torch.cat([p.targets for p in parts]),
-                          None if max_pieces is None else torch.cat([p.pieces for p in parts]))
+    return AlignmentPairs.cat(parts)
 
 
 def soft_rows(projector: Projector, pairs: AlignmentPairs) -> torch.Tensor:
@@ -117,22 +126,25 @@ def alignment_loss(projector: Projector, pairs: AlignmentPairs) -> torch.Tensor:
     return (1 - F.cosine_similarity(soft_rows(projector, pairs), pairs.targets.to(projector.device), dim=-1)).mean()
 
 
-def align(projector: Projector, pairs: AlignmentPairs, config: AlignConfig, progress: bool = True) -> list[dict]:
-    """Train ``projector`` on ``pairs``; returns the per-epoch mean loss."""
+def align(projector: Projector, pairs: AlignmentPairs, config: AlignConfig, progress: bool = True,
+          rows: torch.Tensor | None = None) -> list[dict]:
+    """Train ``projector`` on ``pairs`` (only the ``rows`` indices ``(n,)`` if given: a held-out split costs no
+    copy of the pairs); returns the per-epoch mean loss."""
     optimizer = torch.optim.AdamW(projector.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
+    rows = torch.arange(len(pairs)) if rows is None else rows
     history = []
     projector.train()
     for epoch in tqdm(range(config.epochs), desc="align", disable=not progress, unit="epoch"):
-        order = torch.randperm(len(pairs), generator=generator)
+        order = rows[torch.randperm(len(rows), generator=generator)]
         total = 0.0
         for s in range(0, len(order), config.batch_size):
-            rows = order[s:s + config.batch_size]
-            loss = alignment_loss(projector, pairs.rows(rows))
+            batch = order[s:s + config.batch_size]
+            loss = alignment_loss(projector, pairs.rows(batch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(rows)
+            total += loss.item() * len(batch)
         history.append({"epoch": epoch + 1, "align_loss": total / len(order)})
         logger.info("align epoch %d: 1 - cos %.4f", epoch + 1, history[-1]["align_loss"])
     projector.eval()

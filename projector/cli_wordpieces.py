@@ -31,6 +31,8 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--token-layers", choices=TOKEN_LAYERS, default=LAST_LAYER,
                    help="embedder layers read per wordpiece: the last, or every hidden state concatenated")
     p.add_argument("--demo-passages", type=int, default=2000, help="bundled summaries added to the alignment text")
+    p.add_argument("--lexicon", action="store_true",
+                   help="also align on every whole-word token of the LLM's vocabulary, read alone")
     p.add_argument("--align-epochs", type=int, default=8)
     p.add_argument("--steps", type=int, default=300, help="distillation steps")
     p.add_argument("--batch-size", type=int, default=16)
@@ -54,7 +56,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
         max_pieces=args.max_pieces, token_layers=args.token_layers,
-        demo_passages=args.demo_passages, k=args.k, window_width=args.window_width, init_from=args.init_from,
+        demo_passages=args.demo_passages, lexicon=args.lexicon, k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
                               checkpoint_every=args.checkpoint_every, seed=args.seed))

@@ -43,7 +43,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "", "## 1. Alignment (no LLM in the loop)", "",
         f"Each {unit}'s soft token is pulled (cosine) towards {target}: {rows:,} {unit}s of {align['texts']:,} "
         "passages (training "
-        f"paragraphs + {recipe['demo_passages']} bundled Wikipedia summaries), {len(align['history'])} epochs.", "",
+        f"paragraphs + {recipe['demo_passages']} bundled Wikipedia summaries)"
+        + (f" and {align['lexicon_words']:,} whole words of the LLM's vocabulary, each read alone"
+           if align.get("lexicon_words") else "") + f", {len(align['history'])} epochs.", "",
         "| epoch | 1 - cos |", "| --- | --- |",
         *[f"| {h['epoch']} | {h['align_loss']:.4f} |" for h in align["history"]], "",
         f"Nearest vocabulary token of the soft token = that of the target, on every 20th (held-out) {unit}: "
@@ -59,6 +61,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "```bash",
         f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding} "
         f"--align-epochs {recipe['align']['epochs']} --token-layers {config.token_layers} "
+        f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "

@@ -17,8 +17,9 @@ import torch
 
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
-from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement
+from projector.alignment import AlignConfig, AlignmentPairs, align, alignment_pairs, nearest_token_agreement
 from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
+from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
@@ -44,6 +45,7 @@ class WordpieceRecipeConfig:
     max_pieces: int = 8  # reader_tokens: a reader token's index within its wordpiece is capped here
     token_layers: str = LAST_LAYER  # or ALL_LAYERS: every embedder hidden state per wordpiece, concatenated
     demo_passages: int = 2000  # bundled Wikipedia summaries added to the training paragraphs for alignment
+    lexicon: bool = False  # also align on every whole-word token of the reader's vocabulary (projector.lexicon)
     k: int = 3
     window_width: int | None = None
     init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
@@ -124,11 +126,16 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
 
     texts = list(dict.fromkeys(r.context for r in train))
     texts += [d["text"] for d in load_demo_corpus(limit=config.demo_passages)] if config.demo_passages else []
-    pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, progress=progress,
-                            layers=projector.config.token_layers)
-    held = torch.arange(len(pairs)) % 20 == 0  # every 20th row measures the fit
-    history = align(projector, pairs.rows(~held), config.align, progress)
-    report = {"texts": len(texts), "rows": len(pairs), "history": history,
+    max_pieces, layers = projector.config.max_pieces or None, projector.config.token_layers
+    pairs = alignment_pairs(llm, embedder, texts, max_pieces, progress=progress, layers=layers)
+    held = torch.arange(len(pairs)) % 20 == 0  # every 20th row of the passages measures the fit
+    words = lexicon_texts(llm.tokenizer) if config.lexicon else []
+    if words:  # all trained on: a held-out word would be a word the projector never sees
+        pairs = AlignmentPairs.cat([pairs, alignment_pairs(llm, embedder, words, max_pieces, max_length=16,
+                                                           batch_size=512, progress=progress, layers=layers)])
+        held = torch.cat([held, torch.zeros(len(pairs) - len(held), dtype=torch.bool)])
+    history = align(projector, pairs, config.align, progress, rows=(~held).nonzero().flatten())
+    report = {"texts": len(texts), "lexicon_words": len(words), "rows": len(pairs), "history": history,
               "nearest_token_agreement": nearest_token_agreement(llm, projector, pairs.rows(held))}
     logger.info("alignment: nearest-token agreement %.3f on held-out rows", report["nearest_token_agreement"])
     projector.save_pretrained(folder)

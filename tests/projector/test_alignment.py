@@ -52,7 +52,7 @@ def test_pairs_have_one_row_per_wordpiece(tiny_llm, tiny_embedder):
     pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, progress=False)
     n = sum(len(t.tokens) for t in token_states(tiny_embedder, TEXTS))
     assert pairs.states.shape == (n, tiny_embedder.token_dim) and pairs.targets.shape == (n, tiny_llm.hidden_size)
-    assert pairs.pieces is None
+    assert pairs.pieces is None and pairs.states.dtype == torch.float16  # stored small, cast back by the projector
 
 
 def test_reader_token_pairs_target_each_llm_tokens_own_embedding(tiny_llm, tiny_embedder):
@@ -79,3 +79,18 @@ def test_alignment_lowers_the_loss_and_raises_agreement(tiny_llm, encoding, extr
         after = alignment_loss(projector, pairs).item()
     assert after < before / 2 and history[-1]["align_loss"] < history[0]["align_loss"]
     assert nearest_token_agreement(tiny_llm, projector, pairs) > 0.9
+
+
+def test_training_on_rows_equals_training_on_a_copy_of_them(tiny_llm):
+    vocab = tiny_llm.input_embeddings.weight.detach().float()
+    ids = torch.randint(4, vocab.shape[0], (96,), generator=torch.Generator().manual_seed(1))
+    pairs = AlignmentPairs(torch.randn(96, 16, generator=torch.Generator().manual_seed(2)).half(), vocab[ids])
+    rows = torch.arange(96)[torch.arange(96) % 3 != 0]
+    config = AlignConfig(epochs=2, batch_size=16, lr=1e-2)
+    projectors = []
+    for kwargs, data in (({"rows": rows}, pairs), ({}, pairs.rows(rows))):
+        torch.manual_seed(0)
+        projectors.append(make_projector(tiny_llm, d_embed=16, tokens_per_vector=1))
+        align(projectors[-1], data, config, progress=False, **kwargs)
+    for a, b in zip(projectors[0].parameters(), projectors[1].parameters()):
+        assert torch.equal(a, b)

@@ -36,14 +36,15 @@ def tiny_llm_dir(tmp_path):
     return tmp_path / "llm"
 
 
-@pytest.mark.parametrize("encoding,layers", [("wordpieces", "last"), ("reader_tokens", "all")])
+@pytest.mark.parametrize("encoding,layers,lexicon", [("wordpieces", "last", False), ("reader_tokens", "all", True)])
 def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm_dir, tiny_embedder_dir,
-                                                              monkeypatch, encoding, layers):
+                                                              monkeypatch, encoding, layers, lexicon):
     monkeypatch.setenv("SQUEEZERAG_CACHE", str(tmp_path / "cache"))  # the dataset indexes go here
     config = WordpieceRecipeConfig(
         dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
         embedder=str(tiny_embedder_dir), llm=str(tiny_llm_dir), window_scorer=None, hidden=16, demo_passages=0,
-        k=2, window_width=1000, encoding=encoding, token_layers=layers, align=AlignConfig(epochs=2, batch_size=8),
+        k=2, window_width=1000, encoding=encoding, token_layers=layers, lexicon=lexicon,
+        align=AlignConfig(epochs=2, batch_size=8),
         distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
     monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
     final = run_wordpiece_recipe(config, tmp_path / "run", progress=False)
@@ -57,8 +58,14 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert projector.config.d_embed == projector_input_dim(load_embedder(str(tiny_embedder_dir)), layers)
     assert training["questions"] == {"train": 2, "train_with_answer_in_windows": 2, "validation": 2}
     assert len(training["alignment"]["history"]) == 2 and [h["step"] for h in training["history"]] == [1, 2]
+    from projector.lexicon import lexicon_texts
+    from rag.llm import LLM
+
+    words = len(lexicon_texts(LLM.load(str(tiny_llm_dir)).tokenizer)) if lexicon else 0
+    assert training["alignment"]["lexicon_words"] == words
     card = (final / "README.md").read_text()
     assert "Article_1" in card and f"--encoding {encoding}" in card and f"--token-layers {layers}" in card
+    assert ("--lexicon" in card) == lexicon
     # continuing from it skips alignment and says so on the card
     more = run_wordpiece_recipe(
         WordpieceRecipeConfig(**{**vars(config), "init_from": str(final),
