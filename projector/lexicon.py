@@ -1,11 +1,13 @@
 """The reader's vocabulary as alignment text: every whole-word token, read alone, aligned to its own embedding.
 
-A window projector learns a lexicon (this embedder state -> that reader token) from the text it is aligned on,
-and it only learns the words it has seen: measured on the validation paragraphs (README, "The reader's
-vocabulary as alignment text"), token fidelity falls from 0.9 for tokens seen 100+ times in the alignment text
-to almost nothing for tokens seen under 3 times, and the topic words of an unseen article are exactly those.
-Adding each whole word of the reader's vocabulary once, as a one-word text, shows the projector every word at no
-LLM cost (alignment needs only the embedder and the LLM's embedding table).
+A window projector learns a lexicon (this embedder state -> that reader token) from the text it is aligned on, and
+it mostly learns the words it has seen often. Measured on the validation paragraphs (README, "The reader's
+vocabulary as alignment text"; ``docs/experiments/alignment_coverage.py``), after alignment on the training
+paragraphs + 2,000 summaries: 0.95 of the tokens seen 100+ times there land on the right token, 0.56 of those seen
+3-29 times and 0.12 of those seen under 3 times, a tenth of all tokens and most of an unseen article's topic words
+(the every-layer projector shipped on 2026-11-24 read "chloroplast" as "cact" 221 times). Adding each whole word of
+the reader's vocabulary once, as a one-word text, shows the projector every word at no LLM cost (alignment needs
+only the embedder and the LLM's embedding table).
 """
 
 from __future__ import annotations
