@@ -64,27 +64,39 @@ def token_embeddings(llm: LLM, ids: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class AlignmentPairs:
-    """Projector inputs and their targets: ``states`` ``(N, d_in)``, ``targets`` ``(N, d_model)`` and, for a
-    ``reader_tokens`` projector, each row's ``pieces`` ``(N,)`` (else ``None``). :func:`alignment_pairs` stores
-    ``states`` in float16: all-layer rows are 2,688-d, and 10,000 passages give over a million of them."""
+    """Projector inputs and their targets: ``states`` ``(N, d_in)``, ``targets`` ``(N, d_model)``, for a
+    ``reader_tokens`` projector each row's ``pieces`` ``(N,)`` (else ``None``), and which text each row came from,
+    ``text_ids`` ``(N,)`` (``None`` if not known). :func:`alignment_pairs` stores ``states`` in float16: all-layer
+    rows are 2,688-d, and 10,000 passages give over a million of them."""
 
     states: torch.Tensor
     targets: torch.Tensor
     pieces: torch.Tensor | None = None
+    text_ids: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.states.shape[0]
 
     def rows(self, index: torch.Tensor) -> AlignmentPairs:
-        return AlignmentPairs(self.states[index], self.targets[index],
-                              None if self.pieces is None else self.pieces[index])
+        return AlignmentPairs(*(None if t is None else t[index]
+                                for t in (self.states, self.targets, self.pieces, self.text_ids)))
 
     @staticmethod
-    def cat(parts: Sequence[AlignmentPairs]) -> AlignmentPairs:
-        """The rows of ``parts`` in order (all with ``pieces`` or all without)."""
-        pieces = [p.pieces for p in parts]
-        return AlignmentPairs(torch.cat([p.states for p in parts]), torch.cat([p.targets for p in parts]),
-                              None if pieces[0] is None else torch.cat(pieces))
+    def cat(parts: list[AlignmentPairs]) -> AlignmentPairs:
+        """The rows of ``parts`` in order (all with the same optional fields). Empties ``parts`` as it copies, so
+        the peak is one copy of the rows plus one part, not two copies (a million all-layer rows are ~5 GB)."""
+        fields = ("states", "targets", "pieces", "text_ids")
+        n = sum(len(p) for p in parts)
+        out = {f: None if getattr(parts[0], f) is None else
+               getattr(parts[0], f).new_empty((n, *getattr(parts[0], f).shape[1:])) for f in fields}
+        at = 0
+        while parts:
+            part = parts.pop(0)
+            for f in fields:
+                if out[f] is not None:
+                    out[f][at:at + len(part)] = getattr(part, f)
+            at += len(part)
+        return AlignmentPairs(**out)
 
 
 def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None) -> AlignmentPairs:
@@ -102,13 +114,15 @@ def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: i
                     layers: str = LAST_LAYER) -> AlignmentPairs:
     """Alignment pairs of ``texts``: see :func:`text_pairs`; ``layers``: the embedder layers read. Inputs are
     kept in float16 as each batch is made (the projector casts them back), halving the peak memory."""
-    parts = []
+    parts = []  # one per batch of texts: large blocks, each freed as soon as the final copy has taken it
     for s in tqdm(range(0, len(texts), batch_size), desc="alignment pairs", disable=not progress, unit="batch"):
-        chunk = list(texts[s:s + batch_size])
-        for text, states in zip(chunk, token_states(embedder, chunk, max_length, layers)):
+        chunk, batch = list(texts[s:s + batch_size]), []
+        for i, (text, states) in enumerate(zip(chunk, token_states(embedder, chunk, max_length, layers)), start=s):
             if len(states.tokens):
                 pair = text_pairs(llm, text, states, max_pieces)
-                parts.append(AlignmentPairs(pair.states.half(), pair.targets, pair.pieces))
+                batch.append(AlignmentPairs(pair.states.half(), pair.targets, pair.pieces,
+                                            torch.full((len(pair),), i, dtype=torch.int32)))
+        parts += [AlignmentPairs.cat(batch)] if batch else []
     if not parts:
         raise ValueError("no text to align on: pass at least one non-empty passage")
     return AlignmentPairs.cat(parts)

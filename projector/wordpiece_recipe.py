@@ -17,7 +17,7 @@ import torch
 
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
-from projector.alignment import AlignConfig, AlignmentPairs, align, alignment_pairs, nearest_token_agreement
+from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement
 from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
@@ -126,14 +126,11 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
 
     texts = list(dict.fromkeys(r.context for r in train))
     texts += [d["text"] for d in load_demo_corpus(limit=config.demo_passages)] if config.demo_passages else []
-    max_pieces, layers = projector.config.max_pieces or None, projector.config.token_layers
-    pairs = alignment_pairs(llm, embedder, texts, max_pieces, progress=progress, layers=layers)
-    held = torch.arange(len(pairs)) % 20 == 0  # every 20th row of the passages measures the fit
     words = lexicon_texts(llm.tokenizer) if config.lexicon else []
-    if words:  # all trained on: a held-out word would be a word the projector never sees
-        pairs = AlignmentPairs.cat([pairs, alignment_pairs(llm, embedder, words, max_pieces, max_length=16,
-                                                           batch_size=512, progress=progress, layers=layers)])
-        held = torch.cat([held, torch.zeros(len(pairs) - len(held), dtype=torch.bool)])
+    pairs = alignment_pairs(llm, embedder, texts + words, projector.config.max_pieces or None, progress=progress,
+                            layers=projector.config.token_layers)
+    # every 20th row of the passages measures the fit; every word is trained on (a held-out word is never seen)
+    held = (pairs.text_ids < len(texts)) & (torch.arange(len(pairs)) % 20 == 0)
     history = align(projector, pairs, config.align, progress, rows=(~held).nonzero().flatten())
     report = {"texts": len(texts), "lexicon_words": len(words), "rows": len(pairs), "history": history,
               "nearest_token_agreement": nearest_token_agreement(llm, projector, pairs.rows(held))}

@@ -94,3 +94,16 @@ def test_training_on_rows_equals_training_on_a_copy_of_them(tiny_llm):
         align(projectors[-1], data, config, progress=False, **kwargs)
     for a, b in zip(projectors[0].parameters(), projectors[1].parameters()):
         assert torch.equal(a, b)
+
+
+def test_rows_know_their_text_and_cat_keeps_every_row_in_order(tiny_llm, tiny_embedder):
+    texts = [TEXTS[0], "", TEXTS[1]]  # an empty text gives no row but keeps the numbering
+    pairs = alignment_pairs(tiny_llm, tiny_embedder, texts, max_pieces=4, batch_size=2, progress=False)
+    alone = [alignment_pairs(tiny_llm, tiny_embedder, [t], max_pieces=4, progress=False) for t in TEXTS]
+    assert pairs.text_ids.tolist() == [0] * len(alone[0]) + [2] * len(alone[1])
+    assert torch.allclose(pairs.states.float(), torch.cat([a.states for a in alone]).float(), atol=2e-3)
+    parts = [pairs.rows(torch.arange(3)), pairs.rows(torch.arange(3, len(pairs)))]
+    joined = AlignmentPairs.cat(parts)
+    assert not parts  # consumed, so their memory can go
+    for field in ("states", "targets", "pieces", "text_ids"):
+        assert torch.equal(getattr(joined, field), getattr(pairs, field))
