@@ -11,6 +11,7 @@ from projector.alignment import (
     alignment_pairs,
     alignment_targets,
     nearest_token_agreement,
+    nearest_token_hits,
 )
 from projector.config import READER_TOKENS, WORDPIECES
 
@@ -107,3 +108,13 @@ def test_rows_know_their_text_and_cat_keeps_every_row_in_order(tiny_llm, tiny_em
     assert not parts  # consumed, so their memory can go
     for field in ("states", "targets", "pieces", "text_ids"):
         assert torch.equal(getattr(joined, field), getattr(pairs, field))
+
+
+def test_nearest_token_hits_do_not_depend_on_the_chunk_size(tiny_llm):
+    vocab = tiny_llm.input_embeddings.weight.detach().float()
+    ids = torch.randint(4, vocab.shape[0], (50,), generator=torch.Generator().manual_seed(3))
+    pairs = AlignmentPairs(torch.nn.functional.one_hot(ids % 16, 16).half(), vocab[ids])
+    torch.manual_seed(0)
+    projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1)
+    whole, chunked = nearest_token_hits(tiny_llm, projector, pairs), nearest_token_hits(tiny_llm, projector, pairs, 7)
+    assert all(torch.equal(a, b) for a, b in zip(whole, chunked))
