@@ -55,8 +55,8 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
     config = WordpieceRecipeConfig(
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
-        max_pieces=args.max_pieces, token_layers=args.token_layers,
-        demo_passages=args.demo_passages, lexicon=args.lexicon, k=args.k, window_width=args.window_width, init_from=args.init_from,
+        max_pieces=args.max_pieces, token_layers=args.token_layers, demo_passages=args.demo_passages,
+        lexicon=args.lexicon, k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
                               checkpoint_every=args.checkpoint_every, seed=args.seed))
