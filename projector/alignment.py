@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -78,23 +78,22 @@ class AlignmentPairs:
         return self.states.shape[0]
 
     def rows(self, index: torch.Tensor) -> AlignmentPairs:
-        return AlignmentPairs(*(None if t is None else t[index]
-                                for t in (self.states, self.targets, self.pieces, self.text_ids)))
+        return AlignmentPairs(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+                                 for f in fields(self)})
 
     @staticmethod
     def cat(parts: list[AlignmentPairs]) -> AlignmentPairs:
         """The rows of ``parts`` in order (all with the same optional fields). Empties ``parts`` as it copies, so
         the peak is one copy of the rows plus one part, not two copies (a million all-layer rows are ~5 GB)."""
-        fields = ("states", "targets", "pieces", "text_ids")
         n = sum(len(p) for p in parts)
-        out = {f: None if getattr(parts[0], f) is None else
-               getattr(parts[0], f).new_empty((n, *getattr(parts[0], f).shape[1:])) for f in fields}
+        first = {f.name: getattr(parts[0], f.name) for f in fields(AlignmentPairs)}
+        out = {name: None if t is None else t.new_empty((n, *t.shape[1:])) for name, t in first.items()}
         at = 0
         while parts:
             part = parts.pop(0)
-            for f in fields:
-                if out[f] is not None:
-                    out[f][at:at + len(part)] = getattr(part, f)
+            for name, t in out.items():
+                if t is not None:
+                    t[at:at + len(part)] = getattr(part, name)
             at += len(part)
         return AlignmentPairs(**out)
 
