@@ -57,6 +57,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"as text; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
         "| step | train loss (last step) | val NLL | val KL |", "| --- | --- | --- | --- |",
         *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |" for h in checkpoints], "",
+        *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
         "## Reproduce", "",
         "```bash",
         f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding} "
@@ -68,3 +69,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "\"Soft tokens from the selected windows\".",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _environment_line(env: dict) -> str:
+    versions = ", ".join(f"{k} {env[k]}" for k in ("torch", "transformers") if k in env)
+    return f"Distilled on {env['device']} with the LLM in {env['dtype']} ({versions})."

@@ -106,7 +106,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         "window": asdict(window.resolved(scorer is not None)),
         "questions": {"train": len(train), "train_with_answer_in_windows": len(splits["train"]),
                       "validation": len(val)},
-        "history": history}
+        "history": history, "distill_environment": distill_environment(llm)}
     final = out / "final"
     projector.save_pretrained(final, dtype=torch.float16)
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
@@ -114,6 +114,18 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
 
     (final / "README.md").write_text(wordpiece_card(projector.config))
     return final
+
+
+def distill_environment(llm) -> dict:
+    """Where distillation ran (device, LLM dtype, library versions): a bf16 CUDA run and an fp32 CPU run differ."""
+    from eval.environment import library_versions
+
+    device = str(llm.device)
+    if llm.device.type == "cuda":
+        device += f" ({torch.cuda.get_device_name(llm.device)})"
+    versions = library_versions()
+    return {"device": device, "dtype": str(llm.dtype).removeprefix("torch."),
+            **{k: versions[k] for k in ("torch", "transformers") if k in versions}}
 
 
 def aligned_projector(projector: Projector, llm, embedder, train, config: WordpieceRecipeConfig, folder: Path,
