@@ -6,8 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.gguf_convert import (CONVERSION_VERSION, SOURCE_FILE, apply_special_tokens, gguf_special_token_ids,
-                              is_current_conversion)
+from rag.gguf_convert import (
+    CONVERSION_VERSION,
+    SOURCE_FILE,
+    apply_special_tokens,
+    gguf_special_token_ids,
+    is_current_conversion,
+)
 
 
 def test_only_a_complete_current_conversion_is_reused(tmp_path: Path):
