@@ -1,5 +1,6 @@
 """The bundled GGUF's conversion keeps the file's own special tokens, whatever transformers' loader reads."""
 
+import copy
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,7 +56,7 @@ def test_converted_eos_is_the_gguf_eos_and_ends_an_assistant_turn(bundled):
 @pytest.mark.integration
 def test_apply_special_tokens_repairs_a_misread_tokenizer(bundled):
     gguf, tokenizer = bundled
-    ids = gguf_special_token_ids(gguf)
+    tokenizer, ids = copy.deepcopy(tokenizer), gguf_special_token_ids(gguf)
     # what transformers 5.17 produced from this file
     tokenizer.eos_token, tokenizer.clean_up_tokenization_spaces = tokenizer.bos_token, True
     model = SimpleNamespace(config=SimpleNamespace(eos_token_id=ids["bos"]), generation_config=SimpleNamespace())
