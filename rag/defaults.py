@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 from pathlib import Path
 
 from rag.errors import MissingPackageError
 from rag.gguf_convert import convert_gguf, is_current_conversion
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_LLM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
