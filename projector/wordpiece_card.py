@@ -25,6 +25,10 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     else:
         unit, reads = "wordpiece", "writes one soft token per wordpiece"
         target = "the overlap-weighted mean LLM input embedding of the characters it covers"
+    weight = recipe["align"].get("vocabulary_weight", 0.0)
+    if weight:
+        target += (f", plus {weight} x the cross-entropy of that token among the reader's whole vocabulary "
+                   f"(cosine / {recipe['align']['temperature']} as logits)")
     layers = ("every hidden state of the embedder (embeddings output and each layer, normalised and concatenated)"
               if config.token_layers == ALL_LAYERS else "the embedder's last-layer states")
     lines = [
@@ -46,8 +50,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"paragraphs + {recipe['demo_passages']} bundled Wikipedia summaries)"
         + (f" and {align['lexicon_words']:,} whole words of the LLM's vocabulary, each read alone"
            if align.get("lexicon_words") else "") + f", {len(align['history'])} epochs.", "",
-        "| epoch | 1 - cos |", "| --- | --- |",
-        *[f"| {h['epoch']} | {h['align_loss']:.4f} |" for h in align["history"]], "",
+        *_alignment_table(align["history"]), "",
         f"Nearest vocabulary token of the soft token = that of the target, on every 20th (held-out) {unit}: "
         f"**{align['nearest_token_agreement']:.3f}**.", "",
         "## 2. QA distillation", "",
@@ -61,7 +64,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "## Reproduce", "",
         "```bash",
         f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding} "
-        f"--align-epochs {recipe['align']['epochs']} --token-layers {config.token_layers} "
+        f"--align-epochs {recipe['align']['epochs']}"
+        + (f" --align-vocabulary-weight {weight}" if weight else "") + f" --token-layers {config.token_layers} "
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
         "```", "",
@@ -69,6 +73,16 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "\"Soft tokens from the selected windows\".",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _alignment_table(history: list[dict]) -> list[str]:
+    """Per-epoch alignment loss: ``1 - cos`` (records before the vocabulary loss stored it as ``align_loss``),
+    and the vocabulary cross-entropy where it was trained."""
+    if "vocabulary" in history[0]:
+        return ["| epoch | 1 - cos | vocabulary cross-entropy |", "| --- | --- | --- |",
+                *[f"| {h['epoch']} | {h['cosine']:.4f} | {h['vocabulary']:.3f} |" for h in history]]
+    return ["| epoch | 1 - cos |", "| --- | --- |",
+            *[f"| {h['epoch']} | {h.get('cosine', h['align_loss']):.4f} |" for h in history]]
 
 
 def _environment_line(env: dict) -> str:

@@ -17,7 +17,7 @@ import torch
 
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
-from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement
+from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement, unit_vocabulary
 from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
@@ -143,7 +143,8 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
                             layers=projector.config.token_layers)
     # every 20th row of the passages measures the fit; every word is trained on (a held-out word is never seen)
     held = (pairs.text_ids < len(texts)) & (torch.arange(len(pairs)) % 20 == 0)
-    history = align(projector, pairs, config.align, progress, rows=(~held).nonzero().flatten())
+    vocabulary = unit_vocabulary(llm, projector.device) if config.align.vocabulary_weight else None
+    history = align(projector, pairs, config.align, progress, rows=(~held).nonzero().flatten(), vocabulary=vocabulary)
     report = {"texts": len(texts), "lexicon_words": len(words), "rows": len(pairs), "history": history,
               "nearest_token_agreement": nearest_token_agreement(llm, projector, pairs.rows(held))}
     logger.info("alignment: nearest-token agreement %.3f on held-out rows", report["nearest_token_agreement"])

@@ -10,6 +10,7 @@ vocabulary as alignment text"::
     python docs/experiments/alignment_coverage.py --demo 2000 --epochs 4
     python docs/experiments/alignment_coverage.py --demo 2000 --epochs 4 --lexicon
     python docs/experiments/alignment_coverage.py --demo 10033 --epochs 4 --lexicon
+    python docs/experiments/alignment_coverage.py --demo 2000 --epochs 4 --lexicon --vocabulary-weight 1
 """
 
 import argparse
@@ -21,7 +22,14 @@ import torch
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
 from indexer import load_embedder
-from projector.alignment import AlignConfig, AlignmentPairs, align, alignment_pairs, nearest_token_hits
+from projector.alignment import (
+    AlignConfig,
+    AlignmentPairs,
+    align,
+    alignment_pairs,
+    nearest_token_hits,
+    unit_vocabulary,
+)
 from projector.config import READER_TOKENS, ProjectorConfig
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
@@ -39,6 +47,8 @@ def main() -> None:
     ap.add_argument("--demo", type=int, default=2000, help="bundled summaries added to the training paragraphs")
     ap.add_argument("--lexicon", action="store_true", help="add the reader's whole-word tokens, read alone")
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--vocabulary-weight", type=float, default=0.0,
+                    help="add this x the cross-entropy over the reader's vocabulary to the cosine loss")
     args = ap.parse_args()
     llm, embedder = LLM.load(None), load_embedder(None)
     records = load_qa(str(SHARED_SQUAD))
@@ -56,7 +66,8 @@ def main() -> None:
         d_embed=projector_input_dim(embedder, ALL_LAYERS), d_model=llm.hidden_size, tokens_per_vector=1,
         hidden=1024, memory_encoding=READER_TOKENS, embedder_id=embedder.id, llm_id=llm.id,
         target_norm=llm.embedding_norm, max_pieces=8, token_layers=ALL_LAYERS))
-    history = align(projector, pairs, AlignConfig(epochs=args.epochs))
+    history = align(projector, pairs, AlignConfig(epochs=args.epochs, vocabulary_weight=args.vocabulary_weight),
+                    vocabulary=unit_vocabulary(llm, projector.device))
     hit, wanted = nearest_token_hits(llm, projector, alignment_pairs(llm, embedder, val, 8, layers=ALL_LAYERS))
     seen = collections.Counter(i for text in train + demo[:2000]
                                for i in llm.tokenizer(text, add_special_tokens=False).input_ids)

@@ -12,6 +12,7 @@ from projector.alignment import (
     alignment_targets,
     nearest_token_agreement,
     nearest_token_hits,
+    unit_vocabulary,
 )
 from projector.config import READER_TOKENS, WORDPIECES
 
@@ -59,7 +60,7 @@ def test_pairs_have_one_row_per_wordpiece(tiny_llm, tiny_embedder):
 def test_reader_token_pairs_target_each_llm_tokens_own_embedding(tiny_llm, tiny_embedder):
     pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, max_pieces=4, progress=False)
     ids = [i for t in TEXTS for i in tiny_llm.tokenizer(t, add_special_tokens=False).input_ids]
-    assert len(pairs) == len(ids) and pairs.pieces.max() <= 3
+    assert len(pairs) == len(ids) and pairs.pieces.max() <= 3 and pairs.token_ids.tolist() == ids
     assert torch.equal(pairs.targets, tiny_llm.input_embeddings.weight.detach().float()[torch.tensor(ids)])
 
 
@@ -74,10 +75,10 @@ def test_alignment_lowers_the_loss_and_raises_agreement(tiny_llm, encoding, extr
     pieces = (ids // 16) % 2 if extra else None
     pairs = AlignmentPairs(states, vocab[ids % 16 + 4 + (0 if pieces is None else 16 * pieces)], pieces)
     with torch.no_grad():
-        before = alignment_loss(projector, pairs).item()
+        before = alignment_loss(projector, pairs)["cosine"].item()
     history = align(projector, pairs, AlignConfig(epochs=30, batch_size=64, lr=1e-2), progress=False)
     with torch.no_grad():
-        after = alignment_loss(projector, pairs).item()
+        after = alignment_loss(projector, pairs)["cosine"].item()
     assert after < before / 2 and history[-1]["align_loss"] < history[0]["align_loss"]
     assert nearest_token_agreement(tiny_llm, projector, pairs) > 0.9
 
@@ -118,3 +119,42 @@ def test_nearest_token_hits_do_not_depend_on_the_chunk_size(tiny_llm):
     projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1)
     whole, chunked = nearest_token_hits(tiny_llm, projector, pairs), nearest_token_hits(tiny_llm, projector, pairs, 7)
     assert all(torch.equal(a, b) for a, b in zip(whole, chunked))
+
+
+def _ambiguous_word(d_model: int):
+    """A vocabulary where token 2 is the mean direction of tokens 0 and 1, and pairs in which one state stands for
+    token 0 (60%) or token 1 (40%), another for token 3: a rare word whose state does not settle which token it is."""
+    eye = torch.eye(d_model)
+    vocabulary = torch.stack([eye[0], eye[1], (eye[0] + eye[1]) / 2 ** 0.5, eye[2]])
+    ids = torch.tensor([0] * 6 + [1] * 4 + [3] * 10)
+    states = torch.nn.functional.one_hot((ids == 3).long(), 16).float()
+    return vocabulary, AlignmentPairs(states, vocabulary[ids], token_ids=ids)
+
+
+@pytest.mark.parametrize("weight,expected", [(0.0, 2), (1.0, 0)])
+def test_the_vocabulary_loss_lands_an_ambiguous_state_on_its_likeliest_token(tiny_llm, weight, expected):
+    # cosine regression alone ends at the mean of the candidates, nearest a token that is never the target
+    vocabulary, pairs = _ambiguous_word(tiny_llm.hidden_size)
+    torch.manual_seed(0)
+    projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1)
+    align(projector, pairs, AlignConfig(epochs=150, batch_size=20, lr=1e-2, vocabulary_weight=weight),
+          progress=False, vocabulary=vocabulary)
+    with torch.no_grad():
+        nearest = (torch.nn.functional.normalize(projector(pairs.states[:1, None])[0, 0], dim=-1)
+                   @ vocabulary.T).argmax()
+    assert nearest == expected
+
+
+def test_the_vocabulary_loss_needs_token_ids_and_says_so(tiny_llm):
+    vocabulary, pairs = _ambiguous_word(tiny_llm.hidden_size)
+    projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1)
+    with pytest.raises(ValueError, match="reader_tokens"):
+        align(projector, AlignmentPairs(pairs.states, pairs.targets), AlignConfig(vocabulary_weight=1.0),
+              progress=False, vocabulary=vocabulary)
+
+
+def test_the_unit_vocabulary_is_the_llms_embedding_table_normalised(tiny_llm):
+    vocabulary = unit_vocabulary(tiny_llm, torch.device("cpu"))
+    weight = tiny_llm.input_embeddings.weight.detach().float()
+    assert vocabulary.shape == weight.shape
+    assert torch.allclose(vocabulary.float(), torch.nn.functional.normalize(weight, dim=-1), atol=1e-2)

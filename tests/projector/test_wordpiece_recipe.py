@@ -36,15 +36,17 @@ def tiny_llm_dir(tmp_path):
     return tmp_path / "llm"
 
 
-@pytest.mark.parametrize("encoding,layers,lexicon", [("wordpieces", "last", False), ("reader_tokens", "all", True)])
+@pytest.mark.parametrize("encoding,layers,lexicon,vocabulary_weight", [("wordpieces", "last", False, 0.0),
+                                                                        ("reader_tokens", "all", True, 1.0)])
 def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm_dir, tiny_embedder_dir,
-                                                              monkeypatch, encoding, layers, lexicon):
+                                                              monkeypatch, encoding, layers, lexicon,
+                                                              vocabulary_weight):
     monkeypatch.setenv("SQUEEZERAG_CACHE", str(tmp_path / "cache"))  # the dataset indexes go here
     config = WordpieceRecipeConfig(
         dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
         embedder=str(tiny_embedder_dir), llm=str(tiny_llm_dir), window_scorer=None, hidden=16, demo_passages=0,
         k=2, window_width=1000, encoding=encoding, token_layers=layers, lexicon=lexicon,
-        align=AlignConfig(epochs=2, batch_size=8),
+        align=AlignConfig(epochs=2, batch_size=8, vocabulary_weight=vocabulary_weight),
         distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
     monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
     final = run_wordpiece_recipe(config, tmp_path / "run", progress=False)
@@ -66,6 +68,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     card = (final / "README.md").read_text()
     assert "Article_1" in card and f"--encoding {encoding}" in card and f"--token-layers {layers}" in card
     assert ("--lexicon" in card) == lexicon
+    assert ("--align-vocabulary-weight 1.0" in card) == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
     assert training["distill_environment"]["device"] == "cpu" and "Distilled on cpu with the LLM in" in card
     # continuing from it skips alignment and says so on the card
     more = run_wordpiece_recipe(
