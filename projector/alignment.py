@@ -72,9 +72,9 @@ def token_embeddings(llm: LLM, ids: torch.Tensor) -> torch.Tensor:
 @dataclass
 class AlignmentPairs:
     """Projector inputs and their targets: ``states`` ``(N, d_in)``, ``targets`` ``(N, d_model)``, for a
-    ``reader_tokens`` projector each row's ``pieces`` ``(N,)`` and reader ``token_ids`` ``(N,)`` (else ``None``), and
-    which text each row came from, ``text_ids`` ``(N,)`` (``None`` if not known). :func:`alignment_pairs` stores ``states`` in float16: all-layer
-    rows are 2,688-d, and 10,000 passages give over a million of them."""
+    ``reader_tokens`` projector each row's ``pieces`` ``(N,)`` and reader ``token_ids`` ``(N,)`` (else ``None``),
+    and which text each row came from, ``text_ids`` ``(N,)`` (``None`` if not known). :func:`alignment_pairs`
+    stores ``states`` in float16: all-layer rows are 2,688-d, and 10,000 passages give over a million of them."""
 
     states: torch.Tensor
     targets: torch.Tensor
