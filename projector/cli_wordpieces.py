@@ -37,6 +37,8 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--align-vocabulary-weight", type=float, default=0.0,
                    help="reader_tokens: add this x the cross-entropy of each soft token's own token among the "
                         "LLM's whole vocabulary to the cosine alignment loss (e.g. 1.0)")
+    p.add_argument("--align-temperature", type=float, default=0.05,
+                   help="temperature of that cross-entropy (its logits are cosines / temperature)")
     p.add_argument("--steps", type=int, default=300, help="distillation steps")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -61,7 +63,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         max_pieces=args.max_pieces, token_layers=args.token_layers, demo_passages=args.demo_passages,
         lexicon=args.lexicon, k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
-                          vocabulary_weight=args.align_vocabulary_weight),
+                          vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
                               checkpoint_every=args.checkpoint_every, seed=args.seed))
     out = run_wordpiece_recipe(config, args.out, progress=not args.quiet, until=args.until)

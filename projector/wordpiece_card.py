@@ -65,7 +65,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "```bash",
         f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding} "
         f"--align-epochs {recipe['align']['epochs']}"
-        + (f" --align-vocabulary-weight {weight}" if weight else "") + f" --token-layers {config.token_layers} "
+        + (f" --align-vocabulary-weight {weight} --align-temperature {recipe['align']['temperature']}"
+           if weight else "") + f" --token-layers {config.token_layers} "
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
         "```", "",
