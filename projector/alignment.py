@@ -144,7 +144,7 @@ def soft_rows(projector: Projector, pairs: AlignmentPairs) -> torch.Tensor:
 
 
 def alignment_loss(projector: Projector, pairs: AlignmentPairs, vocabulary: torch.Tensor | None = None,
-                   temperature: float = 0.05) -> dict[str, torch.Tensor]:
+                   temperature: float = AlignConfig.temperature) -> dict[str, torch.Tensor]:
     """Mean ``1 - cos`` between the soft tokens of ``pairs`` and their targets (``cosine``) and, given the unit-norm
     ``vocabulary`` ``(V, d_model)``, the cross-entropy of each row's reader token among all of them
     (``vocabulary``)."""

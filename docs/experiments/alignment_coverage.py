@@ -67,7 +67,7 @@ def main() -> None:
         hidden=1024, memory_encoding=READER_TOKENS, embedder_id=embedder.id, llm_id=llm.id,
         target_norm=llm.embedding_norm, max_pieces=8, token_layers=ALL_LAYERS))
     history = align(projector, pairs, AlignConfig(epochs=args.epochs, vocabulary_weight=args.vocabulary_weight),
-                    vocabulary=unit_vocabulary(llm, projector.device))
+                    vocabulary=unit_vocabulary(llm, projector.device) if args.vocabulary_weight else None)
     hit, wanted = nearest_token_hits(llm, projector, alignment_pairs(llm, embedder, val, 8, layers=ALL_LAYERS))
     seen = collections.Counter(i for text in train + demo[:2000]
                                for i in llm.tokenizer(text, add_special_tokens=False).input_ids)
