@@ -11,6 +11,7 @@ vocabulary as alignment text"::
     python docs/experiments/alignment_coverage.py --demo 2000 --epochs 4 --lexicon
     python docs/experiments/alignment_coverage.py --demo 10033 --epochs 4 --lexicon
     python docs/experiments/alignment_coverage.py --demo 2000 --epochs 4 --lexicon --vocabulary-weight 1
+    python docs/experiments/alignment_coverage.py --demo 2000 --epochs 4 --lexicon --vocabulary-weight 1 --hidden 2048
 """
 
 import argparse
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--demo", type=int, default=2000, help="bundled summaries added to the training paragraphs")
     ap.add_argument("--lexicon", action="store_true", help="add the reader's whole-word tokens, read alone")
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=1024, help="the projector's hidden width")
     ap.add_argument("--vocabulary-weight", type=float, default=0.0,
                     help="add this x the cross-entropy over the reader's vocabulary to the cosine loss")
     args = ap.parse_args()
@@ -64,7 +66,7 @@ def main() -> None:
     torch.manual_seed(0)
     projector = Projector(ProjectorConfig(
         d_embed=projector_input_dim(embedder, ALL_LAYERS), d_model=llm.hidden_size, tokens_per_vector=1,
-        hidden=1024, memory_encoding=READER_TOKENS, embedder_id=embedder.id, llm_id=llm.id,
+        hidden=args.hidden, memory_encoding=READER_TOKENS, embedder_id=embedder.id, llm_id=llm.id,
         target_norm=llm.embedding_norm, max_pieces=8, token_layers=ALL_LAYERS))
     history = align(projector, pairs, AlignConfig(epochs=args.epochs, vocabulary_weight=args.vocabulary_weight),
                     vocabulary=unit_vocabulary(llm, projector.device) if args.vocabulary_weight else None)
