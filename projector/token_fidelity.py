@@ -3,7 +3,8 @@
 A ``wordpieces`` or ``reader_tokens`` projector is aligned so that each soft token lands on the LLM embedding of
 its characters. On held-out text this measures how much exact token identity survives the embedder's states,
 split by the kind of token (digits, capitalised, the rest) and, for ``reader_tokens``, by the token's index within
-its wordpiece (measured: README, "Soft tokens per reader token").
+its wordpiece (measured: README, "Soft tokens per reader token"), and for the tokens inside the text's gold
+answers (``answer``): the spans a reader must copy, where an error costs the question.
 
 ``python -m projector.token_fidelity PROJECTOR [PROJECTOR ...] --articles A B ...`` scores the paragraphs of those
 articles of a SQuAD-format file (default: the shared SQuAD pool and the validation articles).
@@ -14,7 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
 from projector.alignment import AlignmentPairs, alignment_pairs, nearest_token_hits
@@ -32,12 +36,43 @@ def token_kind(token: str) -> str:
     return "capitalised" if word[:1].isupper() else "other"
 
 
-def token_fidelity(llm: LLM, projector: Projector, pairs: AlignmentPairs) -> dict:
+def answer_token_mask(tokenizer: Any, texts: Sequence[str], answers: Sequence[Sequence[str]],
+                      text_ids: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` bool: which rows of ``reader_tokens`` alignment pairs (``text_ids`` ``(N,)``, each text's rows in
+    order) are reader tokens overlapping an occurrence of one of that text's ``answers`` (exact, case-sensitive
+    string match). A text truncated by the embedder keeps its first rows; its last token may be cut short, which
+    only matters if an answer ends exactly there."""
+    mask = torch.zeros(len(text_ids), dtype=torch.bool)
+    for i, (text, golds) in enumerate(zip(texts, answers)):
+        rows = torch.nonzero(text_ids == i).flatten()
+        spans = [(at, at + len(g)) for g in set(golds) if g for at in _occurrences(text, g)]
+        if len(rows) == 0 or not spans:
+            continue
+        offsets = np.asarray(tokenizer(text, add_special_tokens=False, return_offsets_mapping=True).offset_mapping,
+                             dtype=np.int64).reshape(-1, 2)[:len(rows)]
+        inside = np.zeros(len(offsets), dtype=bool)
+        for start, end in spans:
+            inside |= (offsets[:, 0] < end) & (offsets[:, 1] > start)
+        mask[rows[:len(offsets)]] = torch.from_numpy(inside)
+    return mask
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    at, found = text.find(needle), []
+    while at >= 0:
+        found.append(at)
+        at = text.find(needle, at + 1)
+    return found
+
+
+def token_fidelity(llm: LLM, projector: Projector, pairs: AlignmentPairs,
+                   extra_groups: dict[str, torch.Tensor] | None = None) -> dict:
     """Fraction of rows whose soft token's nearest vocabulary embedding (cosine) is the target's: ``all``, per
-    token kind, and per piece index (``reader_tokens``), each as ``{"rows": n, "agreement": a}``."""
+    token kind, per piece index (``reader_tokens``) and per ``extra_groups`` (name -> ``(N,)`` bool mask, e.g.
+    :func:`answer_token_mask`), each as ``{"rows": n, "agreement": a}``."""
     hit, wanted = nearest_token_hits(llm, projector, pairs)
     kinds = [token_kind(t) for t in llm.tokenizer.convert_ids_to_tokens(wanted.tolist())]
-    groups = {"all": torch.ones_like(hit)}
+    groups = {"all": torch.ones_like(hit), **(extra_groups or {})}
     groups |= {kind: torch.tensor([k == kind for k in kinds]) for kind in ("digit", "capitalised", "other")}
     if pairs.pieces is not None:
         groups |= {f"piece {i}": pairs.pieces == i for i in range(int(pairs.pieces.max()) + 1)}
@@ -62,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    texts = list(dict.fromkeys(r.context for r in filter_articles(load_qa(args.dataset), args.articles)))
+    answers: dict[str, list[str]] = {}
+    for r in filter_articles(load_qa(args.dataset), args.articles):
+        answers.setdefault(r.context, []).extend(r.answers)
+    texts = list(answers)
     if not texts:
         raise SystemExit(f"no paragraphs of articles {args.articles} in {args.dataset}: check the titles")
     llm, embedder = LLM.load(args.llm), load_embedder(args.embedder)
@@ -73,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         projector.check_compatible(embedder.id, projector_input_dim(embedder, layers), llm.id, llm.hidden_size)
         pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, layers=layers,
                                 progress=False)
-        results[path] = token_fidelity(llm, projector, pairs)
+        extra = {}
+        if pairs.pieces is not None:  # one row per reader token: rows map to character spans of the text
+            extra["answer"] = answer_token_mask(llm.tokenizer, texts, [answers[t] for t in texts], pairs.text_ids)
+        results[path] = token_fidelity(llm, projector, pairs, extra)
         logger.info("%s %s", path, json.dumps(results[path]))
     if args.out:
         with open(args.out, "w") as f:
