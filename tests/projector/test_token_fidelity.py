@@ -13,13 +13,18 @@ def test_token_kinds(token, kind):
     assert token_kind(token) == kind
 
 
-def test_fidelity_splits_the_overall_agreement_by_kind_and_piece(tiny_llm):
+def random_reader_token_pairs(tiny_llm, n: int):
+    """A random tiny ``reader_tokens`` projector and ``n`` random pairs (states, a random token's embedding)."""
     torch.manual_seed(0)
     projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1, memory_encoding=READER_TOKENS,
                                max_pieces=3).eval()
     vocab = tiny_llm.input_embeddings.weight.detach().float()
-    ids = torch.randint(0, vocab.shape[0], (64,))
-    pairs = AlignmentPairs(torch.randn(64, 16), vocab[ids], ids % 3)
+    ids = torch.randint(0, vocab.shape[0], (n,))
+    return projector, AlignmentPairs(torch.randn(n, 16), vocab[ids], ids % 3)
+
+
+def test_fidelity_splits_the_overall_agreement_by_kind_and_piece(tiny_llm):
+    projector, pairs = random_reader_token_pairs(tiny_llm, 64)
     result = token_fidelity(tiny_llm, projector, pairs)
     assert result["all"] == {"rows": 64, "agreement": nearest_token_agreement(tiny_llm, projector, pairs)}
     assert sum(result[k]["rows"] for k in ("digit", "capitalised", "other")) == 64
@@ -46,12 +51,7 @@ def test_answer_mask_marks_exactly_the_reader_tokens_of_each_texts_own_answers(t
 
 
 def test_extra_groups_are_scored_like_the_built_in_ones(tiny_llm):
-    torch.manual_seed(0)
-    projector = make_projector(tiny_llm, d_embed=16, tokens_per_vector=1, memory_encoding=READER_TOKENS,
-                               max_pieces=3).eval()
-    vocab = tiny_llm.input_embeddings.weight.detach().float()
-    ids = torch.randint(0, vocab.shape[0], (32,))
-    pairs = AlignmentPairs(torch.randn(32, 16), vocab[ids], ids % 3)
+    projector, pairs = random_reader_token_pairs(tiny_llm, 32)
     first_half = torch.arange(32) < 16
     result = token_fidelity(tiny_llm, projector, pairs, {"answer": first_half})
     assert result["answer"] == token_fidelity(tiny_llm, projector, pairs.rows(torch.arange(16)))["all"]
