@@ -23,7 +23,9 @@ import torch
 
 from projector.alignment import AlignmentPairs, alignment_pairs, nearest_token_hits
 from projector.model import Projector
+from projector.reader_tokens import shared_characters
 from rag.llm import LLM
+from rag.window_training import answer_char_spans
 
 logger = logging.getLogger(__name__)
 
@@ -39,30 +41,19 @@ def token_kind(token: str) -> str:
 def answer_token_mask(tokenizer: Any, texts: Sequence[str], answers: Sequence[Sequence[str]],
                       text_ids: torch.Tensor) -> torch.Tensor:
     """``(N,)`` bool: which rows of ``reader_tokens`` alignment pairs (``text_ids`` ``(N,)``, each text's rows in
-    order) are reader tokens overlapping an occurrence of one of that text's ``answers`` (exact, case-sensitive
-    string match). A text truncated by the embedder keeps its first rows; its last token may be cut short, which
-    only matters if an answer ends exactly there."""
+    order) are reader tokens overlapping an occurrence of one of that text's ``answers`` (found as the window
+    scorer's targets are: :func:`rag.window_training.answer_char_spans`). A text truncated by the embedder keeps
+    its first rows; its last token may be cut short, which only matters if an answer ends exactly there."""
     mask = torch.zeros(len(text_ids), dtype=torch.bool)
     for i, (text, golds) in enumerate(zip(texts, answers)):
         rows = torch.nonzero(text_ids == i).flatten()
-        spans = [(at, at + len(g)) for g in set(golds) if g for at in _occurrences(text, g)]
-        if len(rows) == 0 or not spans:
+        spans = np.asarray(answer_char_spans(text, golds), dtype=np.int64).reshape(-1, 2)
+        if len(rows) == 0 or len(spans) == 0:
             continue
         offsets = np.asarray(tokenizer(text, add_special_tokens=False, return_offsets_mapping=True).offset_mapping,
                              dtype=np.int64).reshape(-1, 2)[:len(rows)]
-        inside = np.zeros(len(offsets), dtype=bool)
-        for start, end in spans:
-            inside |= (offsets[:, 0] < end) & (offsets[:, 1] > start)
-        mask[rows[:len(offsets)]] = torch.from_numpy(inside)
+        mask[rows[:len(offsets)]] = torch.from_numpy(shared_characters(offsets, spans).sum(1) > 0)
     return mask
-
-
-def _occurrences(text: str, needle: str) -> list[int]:
-    at, found = text.find(needle), []
-    while at >= 0:
-        found.append(at)
-        at = text.find(needle, at + 1)
-    return found
 
 
 def token_fidelity(llm: LLM, projector: Projector, pairs: AlignmentPairs,
