@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from projector.reader_tokens import CASE_CLASSES
 from rag.persistence import JsonConfig
 from rag.selection import LAST_LAYER, check_token_layers
 
@@ -35,6 +36,8 @@ class ProjectorConfig(JsonConfig):
     dropout: float = 0.0
     # reader_tokens only: rows of the learned "which reader token of its wordpiece" embedding (0: none).
     max_pieces: int = 0
+    # reader_tokens only: also tell the projector each reader token's case (an uncased embedder loses it).
+    read_case: bool = False
     # Window encodings only: the embedder layers read per wordpiece, "last" or "all" (rag.selection.TOKEN_LAYERS).
     token_layers: str = LAST_LAYER
     prompt_version: str = ""
@@ -47,6 +50,8 @@ class ProjectorConfig(JsonConfig):
         if self.memory_encoding == READER_TOKENS and self.max_pieces < 1:
             raise ValueError("a 'reader_tokens' projector needs max_pieces >= 1 (e.g. 8: a reader token's index "
                              "within its wordpiece is capped there)")
+        if self.read_case and self.memory_encoding != READER_TOKENS:
+            raise ValueError(f"read_case applies to '{READER_TOKENS}' projectors only, not '{self.memory_encoding}'")
         check_token_layers(self.token_layers)
         if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
             raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "
@@ -59,6 +64,11 @@ class ProjectorConfig(JsonConfig):
     def reads_wordpieces(self) -> bool:
         """True when the projector maps selected windows' wordpiece states (not stored memory vectors)."""
         return self.memory_encoding in WINDOW_ENCODINGS
+
+    @property
+    def piece_rows(self) -> int:
+        """Rows of the projector's piece embedding: a piece index per case class when it reads case."""
+        return self.max_pieces * (CASE_CLASSES if self.read_case else 1)
 
     @property
     def reads_reader_tokens(self) -> bool:

@@ -40,7 +40,8 @@ def window_soft_tokens(projector: Projector, windows: Sequence[Window],
         return projector(states[None]).reshape(-1, config.d_model), [len(w.states) for w in windows]
     if tokenizer is None:
         raise ValueError("a 'reader_tokens' projector needs the LLM's tokenizer to cut windows into reader tokens")
-    inputs = [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, config.max_pieces) for w in windows]
+    inputs = [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, config.max_pieces, config.read_case)
+              for w in windows]
     states = torch.cat([x.states for x in inputs]).to(projector.device)
     pieces = torch.cat([x.pieces for x in inputs]).to(projector.device)
     soft = projector(states[None], pieces[None]).reshape(-1, config.d_model)
@@ -69,8 +70,8 @@ class Projector(nn.Module):
         # Learned log-scale around the target norm: starts exactly at the LLM's embedding scale.
         self.log_scale = nn.Parameter(torch.zeros(()))
         # reader_tokens: which reader token of its wordpiece an input stands for ("1947" -> "1", "9", "4", "7"),
-        # added to the wordpiece state. Zero-initialised so it starts as the plain state.
-        self.piece_embedding = nn.Embedding(config.max_pieces, config.d_embed) if config.max_pieces else None
+        # and, with read_case, its case, added to the wordpiece state. Zero-initialised: it starts as the plain state.
+        self.piece_embedding = nn.Embedding(config.piece_rows, config.d_embed) if config.max_pieces else None
         if self.piece_embedding is not None:
             nn.init.zeros_(self.piece_embedding.weight)
 
@@ -79,7 +80,8 @@ class Projector(nn.Module):
         return self.net[1].weight.device
 
     def forward(self, memory: torch.Tensor, pieces: torch.Tensor | None = None) -> torch.Tensor:
-        """``pieces`` ``(batch, m)`` long: reader-token indices, required exactly when ``max_pieces > 0``."""
+        """``pieces`` ``(batch, m)`` long: reader-token piece indices (:func:`projector.reader_tokens.reader_token_inputs`),
+        required exactly when ``max_pieces > 0``."""
         batch, m, _ = memory.shape
         memory = memory.to(self.net[1].weight.dtype)
         if (pieces is None) != (self.piece_embedding is None):

@@ -65,8 +65,9 @@ def token_fidelity(llm: LLM, projector: Projector, pairs: AlignmentPairs,
     kinds = [token_kind(t) for t in llm.tokenizer.convert_ids_to_tokens(wanted.tolist())]
     groups = {"all": torch.ones_like(hit), **(extra_groups or {})}
     groups |= {kind: torch.tensor([k == kind for k in kinds]) for kind in ("digit", "capitalised", "other")}
-    if pairs.pieces is not None:
-        groups |= {f"piece {i}": pairs.pieces == i for i in range(int(pairs.pieces.max()) + 1)}
+    if pairs.pieces is not None:  # the index within its wordpiece, without the case class added to it
+        pieces = pairs.pieces % projector.config.max_pieces
+        groups |= {f"piece {i}": pieces == i for i in range(int(pieces.max()) + 1)}
     return {name: {"rows": int(rows.sum()), "agreement": float(hit[rows].float().mean()) if rows.any() else None}
             for name, rows in groups.items()}
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         layers = projector.config.token_layers
         projector.check_compatible(embedder.id, projector_input_dim(embedder, layers), llm.id, llm.hidden_size)
         pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, layers=layers,
-                                progress=False)
+                                progress=False, read_case=projector.config.read_case)
         extra = {}
         if pairs.pieces is not None:  # one row per reader token: rows map to character spans of the text
             extra["answer"] = answer_token_mask(llm.tokenizer, texts, [answers[t] for t in texts], pairs.text_ids)

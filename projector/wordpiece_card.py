@@ -20,7 +20,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         unit, reads = "reader token", (
             "writes one soft token per LLM token of the window text: each gets the overlap-weighted mean state of "
             "the wordpieces sharing its characters plus a learned embedding of its index within its wordpiece "
-            f"(up to {config.max_pieces})")
+            f"(up to {config.max_pieces})" + (" and of its case (lower, capitalised, all capitals: the embedder may "
+                                               "be uncased)" if config.read_case else ""))
         target = "exactly that LLM token's input embedding"
     else:
         unit, reads = "wordpiece", "writes one soft token per wordpiece"
@@ -68,7 +69,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f" --align-vocabulary-weight {weight} --align-temperature {recipe['align']['temperature']}"
            if weight else "") + f" --token-layers {config.token_layers} "
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
-        f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
+        f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} --steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "
         "\"Soft tokens from the selected windows\".",

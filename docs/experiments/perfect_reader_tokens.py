@@ -30,8 +30,8 @@ def perfect_window_tokens(projector, windows, tokenizer=None):
     if not projector.config.reads_reader_tokens:
         raise SystemExit("perfect reader tokens need a 'reader_tokens' projector (--projector)")
     soft, sizes = projected_windows(projector, windows, tokenizer)
-    ids = torch.cat([reader_token_inputs(tokenizer, w.text, w.states, w.offsets, projector.config.max_pieces)
-                     .token_ids for w in windows])
+    ids = torch.cat([reader_token_inputs(tokenizer, w.text, w.states, w.offsets, projector.config.max_pieces,
+                                         projector.config.read_case).token_ids for w in windows])
     return vocabulary[0][ids].to(device=soft.device, dtype=soft.dtype), sizes
 
 

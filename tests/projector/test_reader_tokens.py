@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from projector.reader_tokens import reader_token_inputs
+from projector.reader_tokens import ALL_CAPITALS, CAPITALISED, LOWER, case_class, reader_token_inputs
 
 TEXT = "In 1947 the army moved north."
 
@@ -46,3 +46,46 @@ def test_a_lone_space_token_joins_the_word_it_precedes(tiny_llm):
 def test_a_window_without_wordpieces_is_refused(tiny_llm):
     with pytest.raises(ValueError, match="at least one wordpiece"):
         reader_token_inputs(tiny_llm.tokenizer, TEXT, torch.zeros(0, 8), np.zeros((0, 2)), max_pieces=4)
+
+
+@pytest.mark.parametrize("token,expected", [
+    (" museum", LOWER), (" Museum", CAPITALISED), ("A", CAPITALISED), (" McDonald", CAPITALISED),
+    (" NASA", ALL_CAPITALS), ("TV", ALL_CAPITALS), ("1947", LOWER), (",", LOWER), ("enson", LOWER), ("", LOWER),
+])
+def test_case_class_reads_the_first_letter_and_whether_all_are_capitals(token, expected):
+    assert case_class(token) == expected
+
+
+def test_read_case_adds_the_case_class_times_max_pieces_and_nothing_else(tiny_llm):
+    text = "The NASA museum in Paris."
+    ids, offsets = _offsets(tiny_llm.tokenizer, text)
+    state = torch.randn(1, 8)
+    plain = reader_token_inputs(tiny_llm.tokenizer, text, state, np.array([[0, len(text)]]), max_pieces=3)
+    cased = reader_token_inputs(tiny_llm.tokenizer, text, state, np.array([[0, len(text)]]), max_pieces=3,
+                                read_case=True)
+    classes = [case_class(text[s:e]) for s, e in offsets]
+    assert {CAPITALISED, LOWER} <= set(classes)
+    assert cased.pieces.tolist() == [p + 3 * c for p, c in zip(plain.pieces.tolist(), classes)]
+    assert torch.equal(cased.states, plain.states) and torch.equal(cased.token_ids, plain.token_ids)
+
+
+def test_a_case_reading_projector_tells_apart_words_an_uncased_embedder_merges(tiny_llm):
+    from tiny_projector import make_projector
+
+    from projector.config import READER_TOKENS
+    from projector.model import window_soft_tokens
+    from rag.selection import Window
+
+    state = torch.randn(1, 16)  # an uncased embedder gives both spellings the same state
+
+    def first_soft_token(read_case: bool, text: str) -> torch.Tensor:
+        torch.manual_seed(0)
+        proj = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding=READER_TOKENS, max_pieces=4,
+                              read_case=read_case).eval()
+        assert proj.piece_embedding.num_embeddings == (12 if read_case else 4)
+        torch.nn.init.normal_(proj.piece_embedding.weight)
+        window = Window(passage=0, span=(0, 1), text=text, states=state, offsets=np.array([[0, len(text)]]))
+        return window_soft_tokens(proj, [window], tiny_llm.tokenizer)[0][0]
+
+    assert not torch.allclose(first_soft_token(True, "museum"), first_soft_token(True, "Museum"))
+    torch.testing.assert_close(first_soft_token(False, "museum"), first_soft_token(False, "Museum"))
