@@ -29,7 +29,8 @@ def add_train_wordpieces_parser(sub) -> None:
                    help="one soft token per window wordpiece, or per LLM token of the window text")
     p.add_argument("--max-pieces", type=int, default=8, help="reader_tokens: LLM tokens told apart per wordpiece")
     p.add_argument("--read-case", action="store_true",
-                   help="reader_tokens: also give the projector each LLM token's case (the default embedder is uncased)")
+                   help="reader_tokens: also give the projector each LLM token's case "
+                        "(the default embedder is uncased)")
     p.add_argument("--token-layers", choices=TOKEN_LAYERS, default=LAST_LAYER,
                    help="embedder layers read per wordpiece: the last, or every hidden state concatenated")
     p.add_argument("--demo-passages", type=int, default=2000, help="bundled summaries added to the alignment text")
@@ -62,7 +63,8 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
     config = WordpieceRecipeConfig(
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
-        max_pieces=args.max_pieces, read_case=args.read_case, token_layers=args.token_layers, demo_passages=args.demo_passages,
+        max_pieces=args.max_pieces, read_case=args.read_case, token_layers=args.token_layers,
+        demo_passages=args.demo_passages,
         lexicon=args.lexicon, k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),

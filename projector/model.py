@@ -80,8 +80,8 @@ class Projector(nn.Module):
         return self.net[1].weight.device
 
     def forward(self, memory: torch.Tensor, pieces: torch.Tensor | None = None) -> torch.Tensor:
-        """``pieces`` ``(batch, m)`` long: reader-token piece indices (:func:`projector.reader_tokens.reader_token_inputs`),
-        required exactly when ``max_pieces > 0``."""
+        """``pieces`` ``(batch, m)`` long: reader-token piece indices
+        (:func:`projector.reader_tokens.reader_token_inputs`), required exactly when ``max_pieces > 0``."""
         batch, m, _ = memory.shape
         memory = memory.to(self.net[1].weight.dtype)
         if (pieces is None) != (self.piece_embedding is None):

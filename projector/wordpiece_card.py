@@ -69,7 +69,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f" --align-vocabulary-weight {weight} --align-temperature {recipe['align']['temperature']}"
            if weight else "") + f" --token-layers {config.token_layers} "
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
-        f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} --steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
+        f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
+        f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "
         "\"Soft tokens from the selected windows\".",
