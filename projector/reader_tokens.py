@@ -52,6 +52,11 @@ def case_class(token_text: str) -> int:
     return ALL_CAPITALS if len(letters) > 1 and all(c.isupper() for c in letters) else CAPITALISED
 
 
+def index_within_wordpiece(pieces: torch.Tensor, max_pieces: int) -> torch.Tensor:
+    """``pieces`` (as :class:`ReaderTokenInputs` holds them) without the case class added to them."""
+    return pieces % max_pieces
+
+
 def nearest_wordpiece(token: np.ndarray, wordpieces: np.ndarray) -> int:
     """The wordpiece closest to a reader token that shares no character with any (a space or a newline):
     the one it precedes, since the reader's tokens carry the space before a word."""

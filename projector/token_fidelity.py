@@ -23,7 +23,7 @@ import torch
 
 from projector.alignment import AlignmentPairs, alignment_pairs, nearest_token_hits
 from projector.model import Projector
-from projector.reader_tokens import shared_characters
+from projector.reader_tokens import index_within_wordpiece, shared_characters
 from rag.llm import LLM
 from rag.window_training import answer_char_spans
 
@@ -65,8 +65,8 @@ def token_fidelity(llm: LLM, projector: Projector, pairs: AlignmentPairs,
     kinds = [token_kind(t) for t in llm.tokenizer.convert_ids_to_tokens(wanted.tolist())]
     groups = {"all": torch.ones_like(hit), **(extra_groups or {})}
     groups |= {kind: torch.tensor([k == kind for k in kinds]) for kind in ("digit", "capitalised", "other")}
-    if pairs.pieces is not None:  # the index within its wordpiece, without the case class added to it
-        pieces = pairs.pieces % projector.config.max_pieces
+    if pairs.pieces is not None:
+        pieces = index_within_wordpiece(pairs.pieces, projector.config.max_pieces)
         groups |= {f"piece {i}": pieces == i for i in range(int(pieces.max()) + 1)}
     return {name: {"rows": int(rows.sum()), "agreement": float(hit[rows].float().mean()) if rows.any() else None}
             for name, rows in groups.items()}

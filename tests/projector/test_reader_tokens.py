@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from projector.reader_tokens import ALL_CAPITALS, CAPITALISED, LOWER, case_class, reader_token_inputs
+from projector.reader_tokens import (
+    ALL_CAPITALS,
+    CAPITALISED,
+    LOWER,
+    case_class,
+    index_within_wordpiece,
+    reader_token_inputs,
+)
 
 TEXT = "In 1947 the army moved north."
 
@@ -66,6 +73,7 @@ def test_read_case_adds_the_case_class_times_max_pieces_and_nothing_else(tiny_ll
     classes = [case_class(text[s:e]) for s, e in offsets]
     assert {CAPITALISED, LOWER} <= set(classes)
     assert cased.pieces.tolist() == [p + 3 * c for p, c in zip(plain.pieces.tolist(), classes)]
+    assert torch.equal(index_within_wordpiece(cased.pieces, 3), plain.pieces)
     assert torch.equal(cased.states, plain.states) and torch.equal(cased.token_ids, plain.token_ids)
 
 
