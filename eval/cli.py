@@ -67,7 +67,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--batch-size", type=int, help="questions per generation batch (default 8; timing: 1)")
     g.add_argument("--max-new-tokens", type=int, help="answer length cap (default: the RAG's)")
-    g.add_argument("--out", metavar="DIR", help="output folder (default runs/bench-<time>; timing: none)")
+    g.add_argument("--out", metavar="DIR", help="output folder (default runs/bench-<time>; timing: none); answers "
+                   "are checkpointed there, so the same command again resumes an interrupted run")
     g.add_argument("--llm", help="LLM name or path (default: bundled SmolLM2-135M-Instruct)")
     g.add_argument("--embedder", help="embedder name or path (default: bundled all-MiniLM-L6-v2)")
     g.add_argument("--projector", default="auto",

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from eval.environment import library_versions, machine_info, peak_memory_mb, reset_peak_memory
 from eval.errors import BenchmarkError
 from eval.flops import ModelShape, model_shape
+from eval.partial_run import PartialRun, merge_stats
 from eval.records import QARecord, records_fingerprint
 from eval.rows import check_same_passages, gold_hits, passages_fingerprint, prediction_row
 from eval.summary import retrieval_summary, summarise
@@ -179,23 +180,49 @@ def _check_arguments(records: Sequence[QARecord], k: int, batch_size: int, limit
                              "positive values.")
 
 
+def _answer_mode(rag: Any, mode: str, selected: list[QARecord], passages: list[list[Any]] | None,
+                 row_args: dict[str, Any], generation: dict[str, Any], partial: PartialRun | None,
+                 checkpoint_batches: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One mode's prediction rows (in ``selected`` order) and ``{wall_s, memory}``, answered in chunks of
+    ``checkpoint_batches`` whole batches; with ``partial``, chunks found there are skipped and new ones recorded."""
+    done, stats = partial.load(mode) if partial is not None else ({}, None)
+    todo = [i for i in range(len(selected)) if i not in done]
+    chunk = generation["batch_size"] * checkpoint_batches
+    bar = tqdm(total=len(todo), desc=f"answer[{mode}]", disable=not generation["progress"], unit="q")
+    for n, s in enumerate(range(0, len(todo), chunk)):
+        part = todo[s:s + chunk]
+        # One chunk of every question gets the very hit lists the other modes get, not a copy.
+        hits = passages if passages is None or len(part) == len(selected) else [passages[i] for i in part]
+        answers, part_stats = _run_mode(rag, mode, [selected[i].question for i in part], hits,
+                                        **{**generation, "progress": False, "warmup": generation["warmup"] and n == 0})
+        rows = [prediction_row(selected[i], mode, a, None if passages is None else passages[i], **row_args)
+                for i, a in zip(part, answers, strict=True)]
+        done.update(zip(part, rows))
+        stats = merge_stats(stats, part_stats)
+        if partial is not None:
+            partial.append(mode, part, rows, part_stats)
+        bar.update(len(part))
+    bar.close()
+    return [done[i] for i in range(len(selected))], stats or {"wall_s": 0.0, "memory": {}}
+
+
 def _answer_modes(rag: Any, run_modes: list[str], selected: list[QARecord], hits: list[list[Any]] | None,
-                  retrieval_s: float, k: int, shape: ModelShape | None,
-                  generation: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+                  retrieval_s: float, k: int, shape: ModelShape | None, generation: dict[str, Any],
+                  partial: PartialRun | None = None,
+                  checkpoint_batches: int = 8) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Every mode's prediction rows and ``{mode: {wall_s, memory}}``; ``generation`` holds ``_run_mode``'s
     keyword settings (batch_size, max_new_tokens, progress, warmup)."""
-    questions = [r.question for r in selected]
     rows: list[dict[str, Any]] = []
     stats: dict[str, dict[str, Any]] = {}
     for mode in run_modes:
         passages = _passages_for(mode, hits, selected)
         logger.info("Mode %s: %d questions", mode, len(selected))
-        answers, stats[mode] = _run_mode(rag, mode, questions, passages, **generation)
         retrieval = retrieval_s if mode in RETRIEVAL_MODES else 0.0
+        row_args = {"k": k, "retrieval_share": retrieval / len(selected), "shape": shape}
+        mode_rows, stats[mode] = _answer_mode(rag, mode, selected, passages, row_args, generation, partial,
+                                              checkpoint_batches)
         stats[mode]["wall_s"] += retrieval
-        rows += [prediction_row(rec, mode, ans, None if passages is None else passages[i], k,
-                                retrieval / len(selected), shape)
-                 for i, (rec, ans) in enumerate(zip(selected, answers, strict=True))]
+        rows += mode_rows
     return rows, stats
 
 
@@ -203,13 +230,16 @@ def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = 
                   limit: int | None = None, seed: int = 0, out_dir: str | Path | None = None,
                   batch_size: int = 8, max_new_tokens: int | None = None, progress: bool = True,
                   dataset: dict[str, Any] | None = None, n_bootstrap: int = 1000,
-                  warmup: bool = True) -> BenchmarkResult:
+                  warmup: bool = True, checkpoint_batches: int = 8) -> BenchmarkResult:
     """Answer ``records`` in every mode and score them; write the five output files when ``out_dir``.
 
     ``rag`` follows the ``rag.RAG`` contract (``retrieve``, ``answer``, ``projector``, ``llm``, ``describe``).
     ``limit``: the first N records after a shuffle seeded by ``seed`` (their ids go to ``config.json``).
     ``dataset``: what to record about the data source (e.g. :func:`eval.datasets.describe_source`).
     ``warmup``: answer the first question once per mode, untimed, before timing that mode.
+    With ``out_dir``, every ``checkpoint_batches`` batches of answers are saved in ``out_dir/partial/``
+    (:mod:`eval.partial_run`): the same call again after an interruption answers only what is missing, with the
+    same predictions as an uninterrupted run.
     """
     _check_arguments(records, k, batch_size, limit)
     _seed_everything(seed)
@@ -225,13 +255,18 @@ def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = 
         hits, retrieval_s = retrieve_once(rag, [r.question for r in selected], k, progress)
     generation = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "progress": progress,
                   "warmup": warmup}
-    rows, stats = _answer_modes(rag, run_modes, selected, hits, retrieval_s, k, shape, generation)
+    plan = {**{key: v for key, v in settings.items() if key != "n_bootstrap"}, "rag": config["rag"],
+            "selected": config["dataset"]["selected_fingerprint"]}
+    partial = PartialRun.open(out_dir, plan) if out_dir is not None else None
+    rows, stats = _answer_modes(rag, run_modes, selected, hits, retrieval_s, k, shape, generation, partial,
+                                checkpoint_batches)
     retrieval = (retrieval_summary(selected, hits, k, retrieval_s, passages_fingerprint(hits))
                  if hits is not None else None)
     result = BenchmarkResult(config=config, predictions=rows,
                              metrics=summarise(rows, run_modes, stats, retrieval, n_boot=n_bootstrap, seed=seed))
     if out_dir is not None:
         result.out_dir = write_outputs(Path(out_dir), result)
+        partial.finish()
     return result
 
 

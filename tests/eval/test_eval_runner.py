@@ -155,3 +155,43 @@ def test_compare_runs(tmp_path: Path, run_dir: Path) -> None:
     assert "Same questions" in same and "+0.000" in same
     with pytest.raises(BenchmarkError, match="not a benchmark run"):
         compare_runs(tmp_path, run_dir)
+
+
+class InterruptedRAG(FakeRAG):
+    """A FakeRAG that stops (raises) once it has answered ``budget`` questions, counting what it answers."""
+
+    def __init__(self, budget: int | None = None) -> None:
+        super().__init__()
+        self.budget, self.answered = budget, 0
+
+    def answer(self, questions, passages, mode, **kwargs):
+        if self.budget is not None and self.answered + len(questions) > self.budget:
+            raise KeyboardInterrupt("the machine went away")
+        self.answered += len(questions)
+        return super().answer(questions, passages, mode, **kwargs)
+
+
+def _bench(rag: FakeRAG, out: Path, seed: int = 0) -> None:
+    run_benchmark(rag, make_records(), modes=["closed_book", "full_text", "compressed"], k=2, seed=seed,
+                  out_dir=out, batch_size=1, checkpoint_batches=3, progress=False, warmup=False, n_bootstrap=50)
+
+
+def test_interrupted_run_resumes_with_the_same_predictions(tmp_path: Path) -> None:
+    _bench(FakeRAG(), tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        _bench(InterruptedRAG(budget=13), tmp_path / "cut")  # 8 closed-book answers, then 1 chunk of 3 full-text
+    assert not (tmp_path / "cut" / "predictions.jsonl").exists()
+    resumed = InterruptedRAG()
+    _bench(resumed, tmp_path / "cut")
+    assert resumed.answered == 3 * 8 - 11  # only the chunks that were not finished
+    assert _strip_timings(_rows(tmp_path / "cut")) == _strip_timings(_rows(tmp_path / "whole"))
+    assert not (tmp_path / "cut" / "partial").exists()
+
+
+def test_unfinished_run_of_another_benchmark_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        _bench(InterruptedRAG(budget=4), tmp_path / "run")
+    kept = (tmp_path / "run" / "partial" / "closed_book.jsonl").read_text()
+    with pytest.raises(BenchmarkError, match=r"differs in \['seed', 'selected'\].*delete"):
+        _bench(FakeRAG(), tmp_path / "run", seed=1)
+    assert (tmp_path / "run" / "partial" / "closed_book.jsonl").read_text() == kept
