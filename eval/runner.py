@@ -168,16 +168,17 @@ def _build_config(rag: Any, selected: list[QARecord], records: Sequence[QARecord
     }
 
 
-def _check_arguments(records: Sequence[QARecord], k: int, batch_size: int, limit: int | None) -> None:
+def _check_arguments(records: Sequence[QARecord], k: int, batch_size: int, limit: int | None,
+                     checkpoint_batches: int = 1) -> None:
     if not records:
         raise BenchmarkError("No records to benchmark. Fix: load a dataset with load_qa first.")
     empty = [r.id for r in records if not r.question.strip()]
     if empty:
         raise BenchmarkError(f"{len(empty)} record(s) have an empty question (ids {empty[:5]}). Fix: drop them "
                              "from the dataset before benchmarking.")
-    if k < 1 or batch_size < 1 or (limit is not None and limit < 1):
-        raise BenchmarkError(f"k={k}, batch_size={batch_size}, limit={limit}: all must be >= 1. Fix: pass "
-                             "positive values.")
+    if k < 1 or batch_size < 1 or checkpoint_batches < 1 or (limit is not None and limit < 1):
+        raise BenchmarkError(f"k={k}, batch_size={batch_size}, limit={limit}, checkpoint_batches="
+                             f"{checkpoint_batches}: all must be >= 1. Fix: pass positive values.")
 
 
 def _answer_mode(rag: Any, mode: str, selected: list[QARecord], passages: list[list[Any]] | None,
@@ -241,7 +242,7 @@ def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = 
     (:mod:`eval.partial_run`): the same call again after an interruption answers only what is missing, with the
     same predictions as an uninterrupted run.
     """
-    _check_arguments(records, k, batch_size, limit)
+    _check_arguments(records, k, batch_size, limit, checkpoint_batches)
     _seed_everything(seed)
     selected = select_records(records, limit, seed)
     run_modes, skipped = plan_modes(modes, selected, getattr(rag, "projector", None) is not None)

@@ -143,6 +143,8 @@ def test_bad_arguments_name_the_fix() -> None:
         run_benchmark(FakeRAG(), [], progress=False)
     with pytest.raises(BenchmarkError, match="Fix"):
         run_benchmark(FakeRAG(), make_records(), k=0, progress=False)
+    with pytest.raises(BenchmarkError, match="checkpoint_batches=0.*Fix"):
+        run_benchmark(FakeRAG(), make_records(), checkpoint_batches=0, progress=False)
 
 
 def test_compare_runs(tmp_path: Path, run_dir: Path) -> None:
