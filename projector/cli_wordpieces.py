@@ -46,6 +46,9 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--kl-weight", type=float, default=2.0)
+    p.add_argument("--reading-weight", type=float, default=0.0,
+                   help="reader_tokens: add this x KL(exact-token prompt || soft prompt) at every position from the "
+                        "first soft token, so the LLM reads each soft token as its own token (e.g. 1.0)")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--init-from", default=None,
                    help="continue from this projector folder (same encoding; skips alignment), e.g. the shipped one")
@@ -69,6 +72,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
+                              reading_weight=args.reading_weight,
                               checkpoint_every=args.checkpoint_every, seed=args.seed))
     out = run_wordpiece_recipe(config, args.out, progress=not args.quiet, until=args.until)
     print(f"Projector run at {out}")

@@ -17,7 +17,7 @@ from torch import nn
 
 from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
-from projector.reader_tokens import reader_token_inputs
+from projector.reader_tokens import ReaderTokenInputs, reader_token_inputs
 from rag.errors import ProjectorMismatchError
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, module_fingerprint, require_saved, save_module
 
@@ -38,14 +38,19 @@ def window_soft_tokens(projector: Projector, windows: Sequence[Window],
     if not config.reads_reader_tokens:
         states = torch.cat([w.states for w in windows]).to(projector.device)
         return projector(states[None]).reshape(-1, config.d_model), [len(w.states) for w in windows]
-    if tokenizer is None:
-        raise ValueError("a 'reader_tokens' projector needs the LLM's tokenizer to cut windows into reader tokens")
-    inputs = [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, config.max_pieces, config.read_case)
-              for w in windows]
+    inputs = window_reader_inputs(config, windows, tokenizer)
     states = torch.cat([x.states for x in inputs]).to(projector.device)
     pieces = torch.cat([x.pieces for x in inputs]).to(projector.device)
     soft = projector(states[None], pieces[None]).reshape(-1, config.d_model)
     return soft, [len(x.pieces) for x in inputs]
+
+
+def window_reader_inputs(config: ProjectorConfig, windows: Sequence[Window], tokenizer: Any) -> list[ReaderTokenInputs]:
+    """What a ``reader_tokens`` projector reads of each window: one row per LLM token of the window text."""
+    if tokenizer is None:
+        raise ValueError("a 'reader_tokens' projector needs the LLM's tokenizer to cut windows into reader tokens")
+    return [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, config.max_pieces, config.read_case)
+            for w in windows]
 
 
 class Projector(nn.Module):

@@ -5,7 +5,9 @@ The student reads :func:`rag.prompt.soft_windows_message` (one soft block per se
 the same frozen LLM, reads those windows as text in the same layout. Loss on the gold answer tokens:
 NLL + ``kl_weight`` x KL(teacher || student) over the teacher's top-k (xRAG's stage 2, with the window text as
 the teacher's context). Only questions whose windows hold a gold answer are used, so the NLL never teaches the
-LLM to answer from nothing. Checkpoints every ``checkpoint_every`` steps; a rerun resumes.
+LLM to answer from nothing. A ``reader_tokens`` projector can also be taught how the LLM reads every soft token
+(``reading_weight``: :mod:`projector.reading_distill`). Checkpoints every ``checkpoint_every`` steps; a rerun
+resumes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from indexer.hit import Hit
 from projector.checkpoint import load_checkpoint, save_checkpoint
 from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector, window_soft_tokens
+from projector.reading_distill import exact_window_tokens, reading_kl, reading_mask, reading_span
 from rag import prompt as P
 from rag.llm import LLM
 from rag.selection import LAST_LAYER, Window, WindowConfig, token_states, windows_of_states
@@ -48,6 +51,9 @@ class DistillConfig:
     kl_weight: float = 2.0
     temperature: float = 1.0
     top_k: int = 64
+    # reader_tokens only: weight of KL(exact-token twin || student) at every position from the first soft token
+    # (projector.reading_distill); 0 trains on the answer tokens alone
+    reading_weight: float = 0.0
     grad_clip: float = 1.0
     checkpoint_every: int = 50
     val_questions: int = 64
@@ -96,14 +102,26 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
     with torch.no_grad():
         top = torch.log_softmax(target_logits(llm, teacher, n_keep), dim=-1).topk(config.top_k, dim=-1)
     soft, sizes = zip(*(window_soft_tokens(projector, e.windows, llm.tokenizer) for e in examples))
-    student = P.assemble(llm, [P.encode_prompt(llm, P.soft_windows_message(e.question, n), target=e.answer)
-                               for e, n in zip(examples, sizes)], list(soft), with_labels=True)
-    logits = target_logits(llm, student, n_keep)
+    prompts = [P.encode_prompt(llm, P.soft_windows_message(e.question, n), target=e.answer)
+               for e, n in zip(examples, sizes)]
+    student = P.assemble(llm, prompts, list(soft), with_labels=True)
+    # one student forward serves both losses: the answer's logits are the last n_keep of the reading span's
+    n_read = max(reading_span(prompts), n_keep) if config.reading_weight else n_keep
+    read_logits = target_logits(llm, student, n_read)
+    logits = read_logits[:, -n_keep:]
     mask, ids = target_mask_and_ids(student, n_keep)
     loss_nll = nll(logits, ids, mask)
     loss_kl = kl_top_k(logits, top.indices, top.values, mask, config.temperature)
     loss = loss_nll + config.kl_weight * loss_kl
-    return loss, {"loss": loss.item(), "nll": loss_nll.item(), "kl": loss_kl.item()}
+    parts = {"nll": loss_nll.item(), "kl": loss_kl.item()}
+    if config.reading_weight:
+        exact = [exact_window_tokens(llm, projector, e.windows) for e in examples]
+        with torch.no_grad():
+            twin = target_logits(llm, P.assemble(llm, prompts, exact), n_read)
+        loss_read = reading_kl(read_logits, twin, reading_mask(prompts, n_read), config.top_k, config.temperature)
+        loss = loss + config.reading_weight * loss_read
+        parts["reading"] = loss_read.item()
+    return loss, {"loss": loss.item(), **parts}
 
 
 @torch.no_grad()
@@ -113,7 +131,7 @@ def validation_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExa
     projector.eval()
     parts = [(distill_loss(llm, projector, examples[s:s + config.batch_size], config)[1],
               len(examples[s:s + config.batch_size])) for s in range(0, len(examples), config.batch_size)]
-    return {f"val_{k}": sum(p[k] * n for p, n in parts) / len(examples) for k in ("loss", "nll", "kl")}
+    return {f"val_{k}": sum(p[k] * n for p, n in parts) / len(examples) for k in parts[0][0]}
 
 
 def batch_rows(step: int, n_examples: int, config: DistillConfig) -> list[int]:

@@ -27,6 +27,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         unit, reads = "wordpiece", "writes one soft token per wordpiece"
         target = "the overlap-weighted mean LLM input embedding of the characters it covers"
     weight = recipe["align"].get("vocabulary_weight", 0.0)
+    reading = distill.get("reading_weight", 0.0)
     if weight:
         target += (f", plus {weight} x the cross-entropy of that token among the reader's whole vocabulary "
                    f"(cosine / {recipe['align']['temperature']} as logits)")
@@ -58,9 +59,11 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"{t['questions']['train_with_answer_in_windows']:,} of {t['questions']['train']:,} training questions keep a "
         "gold answer in their windows. Loss: NLL of that answer + "
         f"{distill['kl_weight']} x KL(teacher || student), the teacher being the frozen LLM reading the same windows "
-        f"as text; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
-        "| step | train loss (last step) | val NLL | val KL |", "| --- | --- | --- | --- |",
-        *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |" for h in checkpoints], "",
+        f"as text" + (f", + {reading} x KL(exact-token twin || student) at every position from the first soft token "
+                      "(reading distillation: the same prompt with each soft token replaced by the embedding of the "
+                      "token it stands for)" if reading else "")
+        + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
+        *_distill_table(checkpoints, bool(reading)), "",
         *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
         "## Reproduce", "",
         "```bash",
@@ -70,7 +73,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            if weight else "") + f" --token-layers {config.token_layers} "
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
         f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
-        f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}",
+        f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
+        + (f" --reading-weight {reading}" if reading else "")
+        + (f" --init-from {recipe['init_from']}" if recipe.get("init_from") else ""),
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "
         "\"Soft tokens from the selected windows\".",
@@ -86,6 +91,14 @@ def _alignment_table(history: list[dict]) -> list[str]:
                 *[f"| {h['epoch']} | {h['cosine']:.4f} | {h['vocabulary']:.3f} |" for h in history]]
     return ["| epoch | 1 - cos |", "| --- | --- |",
             *[f"| {h['epoch']} | {h.get('cosine', h['align_loss']):.4f} |" for h in history]]
+
+
+def _distill_table(checkpoints: list[dict], reading: bool) -> list[str]:
+    """Training loss and validation loss parts at every checkpoint (the reading KL where it was trained)."""
+    head = "| step | train loss (last step) | val NLL | val KL |" + (" val reading KL |" if reading else "")
+    return [head, "| --- " * head.count(" |") + "|",
+            *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |"
+              + (f" {h['val_reading']:.3f} |" if reading else "") for h in checkpoints]]
 
 
 def _environment_line(env: dict) -> str:

@@ -57,6 +57,9 @@ class WordpieceRecipeConfig:
         if self.encoding not in WINDOW_ENCODINGS:  # before minutes of loading and indexing, not after
             raise ValueError(f"encoding must be one of {WINDOW_ENCODINGS}, got '{self.encoding}'")
         check_token_layers(self.token_layers)
+        if self.distill.reading_weight and self.encoding != READER_TOKENS:
+            raise ValueError("reading distillation (distill.reading_weight) needs --encoding reader_tokens: only "
+                             "that encoding writes one soft token per reader token")
 
 
 def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,

@@ -5,6 +5,7 @@ from tiny_projector import make_projector
 from eval.records import QARecord
 from indexer.hit import Hit
 from projector.config import READER_TOKENS, WORDPIECES
+from projector.losses import target_logits
 from projector.window_distill import DistillConfig, distill, distill_loss, window_examples
 from rag.selection import WindowConfig
 
@@ -63,3 +64,42 @@ def test_distillation_resumes_to_the_same_state(examples, tiny_llm, tiny_embedde
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="other distillation settings"):
         distill(resumed, tiny_llm, examples, [], DistillConfig(steps=8, batch_size=2), tmp_path / "b", progress=False)
+
+
+def test_reading_loss_is_zero_when_soft_tokens_are_the_exact_tokens(examples, tiny_llm, tiny_embedder):
+    """The exact-token twin is the student's prompt itself when the projector writes the exact embeddings."""
+    from projector import reading_distill
+    from rag import prompt as P
+
+    projector = _projector(tiny_llm, tiny_embedder, READER_TOKENS)
+    exact = [reading_distill.exact_window_tokens(tiny_llm, projector, e.windows) for e in examples]
+    sizes = [[int(x.token_ids.numel()) for x in reading_distill.window_reader_inputs(
+        projector.config, e.windows, tiny_llm.tokenizer)] for e in examples]
+    prompts = [P.encode_prompt(tiny_llm, P.soft_windows_message(e.question, n), target=e.answer)
+               for e, n in zip(examples, sizes)]
+    n_read = reading_distill.reading_span(prompts)
+    with torch.no_grad():
+        logits = target_logits(tiny_llm, P.assemble(tiny_llm, prompts, exact), n_read)
+    mask = reading_distill.reading_mask(prompts, n_read)
+    # over the whole vocabulary (a top-k teacher is renormalised, so its KL has a floor of -log top-k mass)
+    kl = reading_distill.reading_kl(logits, logits, mask, top_k=logits.shape[-1])
+    assert kl.item() == pytest.approx(0.0, abs=1e-5)
+    # the mask starts at each row's first soft token and runs to the end: one row reaches back all the way
+    assert mask[:, -1].all() and mask[:, 0].any()
+    assert [int(m.sum()) for m in mask] == [len(p.ids) - p.soft_positions[0] - 1 for p in prompts]
+
+
+def test_reading_distillation_step_lowers_the_reading_loss(examples, tiny_llm, tiny_embedder):
+    projector = _projector(tiny_llm, tiny_embedder, READER_TOKENS)
+    config = DistillConfig(reading_weight=1.0)
+    loss, parts = distill_loss(tiny_llm, projector, examples, config)
+    assert parts["loss"] == pytest.approx(parts["nll"] + config.kl_weight * parts["kl"] + parts["reading"], rel=1e-5)
+    optimizer = torch.optim.SGD(projector.parameters(), lr=1e-2)
+    loss.backward()
+    optimizer.step()
+    assert distill_loss(tiny_llm, projector, examples, config)[1]["reading"] < parts["reading"]
+
+
+def test_reading_distillation_refuses_a_wordpieces_projector(examples, tiny_llm, tiny_embedder):
+    with pytest.raises(ValueError, match="reader_tokens"):
+        distill_loss(tiny_llm, _projector(tiny_llm, tiny_embedder), examples, DistillConfig(reading_weight=1.0))

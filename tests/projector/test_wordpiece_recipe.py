@@ -71,13 +71,16 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     reproduced = "--align-vocabulary-weight 1.0 --align-temperature 0.05" in card
     assert reproduced == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
     assert training["distill_environment"]["device"] == "cpu" and "Distilled on cpu with the LLM in" in card
-    # continuing from it skips alignment and says so on the card
+    # continuing from it skips alignment and says so on the card (reader tokens: with reading distillation)
+    reading = 1.0 if encoding == "reader_tokens" else 0.0
     more = run_wordpiece_recipe(
-        WordpieceRecipeConfig(**{**vars(config), "init_from": str(final),
-                                 "distill": DistillConfig(steps=1, batch_size=2, val_questions=2)}),
+        WordpieceRecipeConfig(**{**vars(config), "init_from": str(final), "distill": DistillConfig(
+            steps=1, batch_size=2, val_questions=2, reading_weight=reading)}),
         tmp_path / "more", progress=False)
     assert not (tmp_path / "more" / "aligned").exists()
-    assert f"Continued from `{final}`" in (more / "README.md").read_text()
+    card = (more / "README.md").read_text()
+    assert f"Continued from `{final}`" in card and f"--init-from {final}" in card
+    assert ("--reading-weight 1.0" in card) == ("val reading KL |" in card) == bool(reading)
     before = dict(Projector.from_pretrained(final).state_dict())
     assert any(not torch.equal(v, before[k]) for k, v in Projector.from_pretrained(more).state_dict().items())
 
@@ -86,3 +89,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
 def test_a_bad_recipe_setting_is_refused_before_anything_loads(field, value):
     with pytest.raises(ValueError, match=f"{field} must be one of"):
         WordpieceRecipeConfig(dataset="unused.json", **{field: value})
+
+
+def test_reading_distillation_is_refused_for_wordpieces():
+    with pytest.raises(ValueError, match="needs --encoding reader_tokens"):
+        WordpieceRecipeConfig(dataset="unused.json", encoding="wordpieces", distill=DistillConfig(reading_weight=1.0))
