@@ -17,7 +17,7 @@ import sys
 import torch
 
 import rag.pipeline as pipeline
-from projector.reader_tokens import reader_token_inputs
+from projector.model import window_reader_inputs
 from rag.cli import main
 
 projected_windows = pipeline.window_soft_tokens
@@ -30,8 +30,7 @@ def perfect_window_tokens(projector, windows, tokenizer=None):
     if not projector.config.reads_reader_tokens:
         raise SystemExit("perfect reader tokens need a 'reader_tokens' projector (--projector)")
     soft, sizes = projected_windows(projector, windows, tokenizer)
-    ids = torch.cat([reader_token_inputs(tokenizer, w.text, w.states, w.offsets, projector.config.max_pieces,
-                                         projector.config.read_case).token_ids for w in windows])
+    ids = torch.cat([x.token_ids for x in window_reader_inputs(projector.config, windows, tokenizer)])
     return vocabulary[0][ids].to(device=soft.device, dtype=soft.dtype), sizes
 
 

@@ -1,0 +1,75 @@
+"""Is arm B better than arm A on the same questions? A paired difference with a bootstrap interval.
+
+``python -m eval.paired compressed@runs/full-VAL-shipped compressed@runs/full-VAL-new``
+
+Two runs that answered the same questions (e.g. two projectors, or two modes of one run) are joined on question
+id; the difference of their mean scores is resampled over questions, so the question-to-question variance the
+two arms share cancels (two 200-question samples with ±0.05 intervals each can still separate by 0.02). The
+counts of questions only one arm gets right say how the difference comes about.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+
+from eval.merge import SCORES, load_arm
+from eval.metrics import paired_bootstrap_ci
+
+
+@dataclass
+class PairedDifference:
+    """``b - a`` of one score over ``n`` shared questions, its 95% ``interval``, and the questions only ``a`` /
+    only ``b`` answers (by accuracy, whatever the score)."""
+
+    score: str
+    n: int
+    a: float
+    b: float
+    interval: tuple[float, float]
+    only_a: int
+    only_b: int
+
+    @property
+    def difference(self) -> float:
+        return self.b - self.a
+
+
+def paired_difference(a: dict[str, dict], b: dict[str, dict], score: str = "accuracy", n_boot: int = 2000,
+                      seed: int = 0) -> PairedDifference:
+    """Paired ``b - a`` of ``score`` over the question ids both prediction maps hold (``load_arm``'s rows)."""
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        raise ValueError("the two arms share no question id. Fix: compare runs over the same questions "
+                         "(same --articles/--dataset; a --limit sample is a subset of the full pool)")
+    xa = np.array([float(a[i][score]) for i in shared])
+    xb = np.array([float(b[i][score]) for i in shared])
+    interval = paired_bootstrap_ci(lambda ma, mb: mb - ma, [xa, xb], n=n_boot, seed=seed)
+    right_a = np.array([a[i]["accuracy"] > 0 for i in shared])
+    right_b = np.array([b[i]["accuracy"] > 0 for i in shared])
+    return PairedDifference(score, len(shared), float(xa.mean()), float(xb.mean()), interval,
+                            int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("a", help="[LABEL=]MODE@RUN_DIR, the reference")
+    p.add_argument("b", help="[LABEL=]MODE@RUN_DIR, compared with it")
+    p.add_argument("--scores", nargs="+", default=["accuracy", "f1"], choices=SCORES)
+    args = p.parse_args(argv)
+    (label_a, a), (label_b, b) = load_arm(args.a), load_arm(args.b)
+    print(f"{label_b} - {label_a}")
+    for score in args.scores:
+        d = paired_difference(a, b, score)
+        print(f"{score}: {d.a:.3f} -> {d.b:.3f} on {d.n} questions, difference {d.difference:+.3f} "
+              f"(95% interval {d.interval[0]:+.3f} to {d.interval[1]:+.3f}); right only in a: {d.only_a}, "
+              f"only in b: {d.only_b}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
