@@ -59,7 +59,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"{t['questions']['train_with_answer_in_windows']:,} of {t['questions']['train']:,} training questions keep a "
         "gold answer in their windows. Loss: NLL of that answer + "
         f"{distill['kl_weight']} x KL(teacher || student), the teacher being the frozen LLM reading the same windows "
-        f"as text" + (f", + {reading} x KL(exact-token twin || student) at every position from the first soft token "
+        "as text" + (f", + {reading} x KL(exact-token twin || student) at every position from the first soft token "
                       "(reading distillation: the same prompt with each soft token replaced by the embedding of the "
                       "token it stands for)" if reading else "")
         + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
