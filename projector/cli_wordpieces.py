@@ -36,6 +36,11 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--demo-passages", type=int, default=2000, help="bundled summaries added to the alignment text")
     p.add_argument("--lexicon", action="store_true",
                    help="also align on every whole-word token of the LLM's vocabulary, read alone")
+    p.add_argument("--coverage", type=int, default=0, metavar="N",
+                   help="also align on sentences of the other bundled summaries that hold an embedder wordpiece "
+                        "seen fewer than N times in the alignment text (e.g. 3; 0: off)")
+    p.add_argument("--numbers", action="store_true",
+                   help="also align on every number the embedder keeps as one wordpiece, and random longer ones")
     p.add_argument("--align-epochs", type=int, default=8)
     p.add_argument("--align-vocabulary-weight", type=float, default=0.0,
                    help="reader_tokens: add this x the cross-entropy of each soft token's own token among the "
@@ -68,7 +73,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
         max_pieces=args.max_pieces, read_case=args.read_case, token_layers=args.token_layers,
         demo_passages=args.demo_passages,
-        lexicon=args.lexicon, k=args.k, window_width=args.window_width, init_from=args.init_from,
+        lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers, k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,

@@ -51,7 +51,11 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "passages (training "
         f"paragraphs + {recipe['demo_passages']} bundled Wikipedia summaries)"
         + (f" and {align['lexicon_words']:,} whole words of the LLM's vocabulary, each read alone"
-           if align.get("lexicon_words") else "") + f", {len(align['history'])} epochs.", "",
+           if align.get("lexicon_words") else "")
+        + (f", {align['coverage_sentences']:,} sentences of the other summaries that hold a wordpiece seen fewer than "
+           f"{recipe['coverage_min_count']} times" if align.get("coverage_sentences") else "")
+        + (f", {align['number_texts']:,} short texts spelling out numbers" if align.get("number_texts") else "")
+        + f", {len(align['history'])} epochs.", "",
         *_alignment_table(align["history"]), "",
         f"Nearest vocabulary token of the soft token = that of the target, on every 20th (held-out) {unit}: "
         f"**{align['nearest_token_agreement']:.3f}**.", "",
@@ -72,6 +76,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f" --align-vocabulary-weight {weight} --align-temperature {recipe['align']['temperature']}"
            if weight else "") + f" --token-layers {config.token_layers} "
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
+        + (f"--coverage {recipe['coverage_min_count']} " if recipe.get("coverage_min_count") else "")
+        + ("--numbers " if recipe.get("numbers") else "") +
         f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
         + (f" --reading-weight {reading}" if reading else "")

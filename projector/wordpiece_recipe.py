@@ -19,6 +19,7 @@ from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
 from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement, unit_vocabulary
 from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
+from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples
@@ -47,6 +48,10 @@ class WordpieceRecipeConfig:
     token_layers: str = LAST_LAYER  # or ALL_LAYERS: every embedder hidden state per wordpiece, concatenated
     demo_passages: int = 2000  # bundled Wikipedia summaries added to the training paragraphs for alignment
     lexicon: bool = False  # also align on every whole-word token of the reader's vocabulary (projector.lexicon)
+    # also align on sentences of the other bundled summaries that hold a wordpiece seen fewer times (0: off), and
+    # on every number the embedder has a wordpiece for (projector.coverage)
+    coverage_min_count: int = 0
+    numbers: bool = False
     k: int = 3
     window_width: int | None = None
     init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
@@ -140,16 +145,21 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
         return json.loads((folder / "align.json").read_text())
     from rag.defaults import load_demo_corpus
 
-    texts = list(dict.fromkeys(r.context for r in train))
-    texts += [d["text"] for d in load_demo_corpus(limit=config.demo_passages)] if config.demo_passages else []
+    summaries = [d["text"] for d in load_demo_corpus()] if config.demo_passages or config.coverage_min_count else []
+    texts = list(dict.fromkeys(r.context for r in train)) + summaries[:config.demo_passages]
     words = lexicon_texts(llm.tokenizer) if config.lexicon else []
-    pairs = alignment_pairs(llm, embedder, texts + words, projector.config.max_pieces or None, progress=progress,
-                            layers=projector.config.token_layers, read_case=projector.config.read_case)
+    mined = coverage_sentences(embedder.tokenizer, texts + words, summaries[config.demo_passages:],
+                               config.coverage_min_count) if config.coverage_min_count else []
+    numbers = number_texts(embedder.tokenizer) if config.numbers else []
+    pairs = alignment_pairs(llm, embedder, texts + words + mined + numbers, projector.config.max_pieces or None,
+                            progress=progress, layers=projector.config.token_layers,
+                            read_case=projector.config.read_case)
     # every 20th row of the passages measures the fit; every word is trained on (a held-out word is never seen)
     held = (pairs.text_ids < len(texts)) & (torch.arange(len(pairs)) % 20 == 0)
     vocabulary = unit_vocabulary(llm, projector.device) if config.align.vocabulary_weight else None
     history = align(projector, pairs, config.align, progress, rows=(~held).nonzero().flatten(), vocabulary=vocabulary)
-    report = {"texts": len(texts), "lexicon_words": len(words), "rows": len(pairs), "history": history,
+    report = {"texts": len(texts), "lexicon_words": len(words), "coverage_sentences": len(mined),
+              "number_texts": len(numbers), "rows": len(pairs), "history": history,
               "nearest_token_agreement": nearest_token_agreement(llm, projector, pairs.rows(held))}
     logger.info("alignment: nearest-token agreement %.3f on held-out rows", report["nearest_token_agreement"])
     projector.save_pretrained(folder)

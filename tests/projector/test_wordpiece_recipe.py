@@ -45,14 +45,19 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     config = WordpieceRecipeConfig(
         dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
         embedder=str(tiny_embedder_dir), llm=str(tiny_llm_dir), window_scorer=None, hidden=16, demo_passages=0,
-        k=2, window_width=1000, encoding=encoding, token_layers=layers, lexicon=lexicon,
+        k=2, window_width=1000, encoding=encoding, token_layers=layers, lexicon=lexicon, numbers=lexicon,
+        coverage_min_count=2 if lexicon else 0,
         align=AlignConfig(epochs=2, batch_size=8, vocabulary_weight=vocabulary_weight),
         distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
     monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
+    summaries = [{"text": "Zebras graze. Zebras graze on the wide plain today. Zebras graze on the wide plain today."}]
+    monkeypatch.setattr("rag.defaults.load_demo_corpus", lambda limit=None: summaries[:limit])
     final = run_wordpiece_recipe(config, tmp_path / "run", progress=False)
     projector = Projector.from_pretrained(final)
     training = projector.config.training
     assert projector.config.memory_encoding == encoding and projector.config.tokens_per_vector == 1
+    # coverage: the two long sentences show their unseen words twice; the short one is too short to take
+    assert training["alignment"].get("coverage_sentences", 0) == (2 if lexicon else 0)
     from indexer import load_embedder
     from rag.selection import projector_input_dim
 
@@ -65,9 +70,13 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
 
     words = len(lexicon_texts(LLM.load(str(tiny_llm_dir)).tokenizer)) if lexicon else 0
     assert training["alignment"]["lexicon_words"] == words
+    from projector.coverage import number_texts
+
+    numbers = len(number_texts(load_embedder(str(tiny_embedder_dir)).tokenizer)) if lexicon else 0
+    assert training["alignment"]["number_texts"] == numbers and numbers > (5000 if lexicon else -1)
     card = (final / "README.md").read_text()
     assert "Article_1" in card and f"--encoding {encoding}" in card and f"--token-layers {layers}" in card
-    assert ("--lexicon" in card) == lexicon
+    assert ("--lexicon" in card) == lexicon and ("--numbers" in card) == ("--coverage 2" in card) == lexicon
     reproduced = "--align-vocabulary-weight 1.0 --align-temperature 0.05" in card
     assert reproduced == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
     assert training["distill_environment"]["device"] == "cpu" and "Distilled on cpu with the LLM in" in card
