@@ -52,9 +52,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"paragraphs + {recipe['demo_passages']} bundled Wikipedia summaries)"
         + (f" and {align['lexicon_words']:,} whole words of the LLM's vocabulary, each read alone"
            if align.get("lexicon_words") else "")
-        + (f", {align['coverage_sentences']:,} sentences of the other summaries that hold a wordpiece seen fewer than "
-           f"{recipe['coverage_min_count']} times" if align.get("coverage_sentences") else "")
-        + (f", {align['number_texts']:,} short texts spelling out numbers" if align.get("number_texts") else "")
+        + (f"; {align['coverage_sentences']:,} sentences of the other summaries that hold an embedder wordpiece seen "
+           f"fewer than {recipe['coverage_min_count']} times" if align.get("coverage_sentences") else "")
+        + (f"; {align['number_texts']:,} short texts spelling out numbers" if align.get("number_texts") else "")
         + f", {len(align['history'])} epochs.", "",
         *_alignment_table(align["history"]), "",
         f"Nearest vocabulary token of the soft token = that of the target, on every 20th (held-out) {unit}: "
