@@ -65,6 +65,16 @@ def nearest_wordpiece(token: np.ndarray, wordpieces: np.ndarray) -> int:
     return int(np.argmin(np.minimum(after, before)))
 
 
+def token_wordpiece_overlap(tokens: np.ndarray, wordpieces: np.ndarray) -> np.ndarray:
+    """``(T, L)`` characters each reader token ``[start, end)`` in ``tokens`` ``(T, 2)`` shares with each wordpiece
+    in ``wordpieces`` ``(L, 2)``; a token that shares none (a space, a newline) gets 1 with its
+    :func:`nearest_wordpiece`. A token's *main* wordpiece is the argmax of its row."""
+    shared = shared_characters(tokens, wordpieces)
+    for t in np.flatnonzero(shared.sum(1) == 0):
+        shared[t, nearest_wordpiece(tokens[t], wordpieces)] = 1.0
+    return shared
+
+
 def reader_token_inputs(tokenizer: Any, text: str, states: torch.Tensor, offsets: np.ndarray,
                         max_pieces: int, read_case: bool = False) -> ReaderTokenInputs:
     """Map the wordpiece ``states`` ``(L, d_tok)`` at character ``offsets`` ``(L, 2)`` of ``text`` onto the
@@ -75,9 +85,7 @@ def reader_token_inputs(tokenizer: Any, text: str, states: torch.Tensor, offsets
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     if len(offsets) == 0:
         raise ValueError(f"no wordpiece states for {text[:60]!r}: a window needs at least one wordpiece")
-    shared = shared_characters(tokens, offsets)
-    for t in np.flatnonzero(shared.sum(1) == 0):
-        shared[t, nearest_wordpiece(tokens[t], offsets)] = 1.0
+    shared = token_wordpiece_overlap(tokens, offsets)
     weights = torch.from_numpy(shared / shared.sum(1, keepdims=True))
     seen: dict[int, int] = {}  # reader tokens so far per main wordpiece
     pieces = []

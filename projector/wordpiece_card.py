@@ -77,8 +77,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            if weight else "") + f" --token-layers {config.token_layers} "
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
         + (f"--coverage {recipe['coverage_min_count']} " if recipe.get("coverage_min_count") else "")
-        + ("--numbers " if recipe.get("numbers") else "") +
-        f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
+        + ("--numbers " if recipe.get("numbers") else "")
+        + f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
         + (f" --reading-weight {reading}" if reading else "")
         + (f" --init-from {recipe['init_from']}" if recipe.get("init_from") else ""),

@@ -23,7 +23,7 @@ from indexer import load_embedder
 from projector.alignment import alignment_pairs, nearest_token_hits
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
-from projector.reader_tokens import nearest_wordpiece, shared_characters
+from projector.reader_tokens import token_wordpiece_overlap
 from projector.token_fidelity import token_kind
 from rag.defaults import SHARED_SQUAD, load_demo_corpus
 from rag.llm import LLM
@@ -41,10 +41,7 @@ def main_wordpieces(llm: LLM, embedder, texts: list[str]) -> list[str]:
         enc = llm.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         tokens = np.asarray(enc.offset_mapping).reshape(-1, 2)
         spans = np.asarray(states.spans).reshape(-1, 2)
-        shared = shared_characters(tokens, spans)
-        for t in np.flatnonzero(shared.sum(1) == 0):
-            shared[t, nearest_wordpiece(tokens[t], spans)] = 1
-        mains += [states.tokens[m] for m in shared.argmax(1)]
+        mains += [states.tokens[m] for m in token_wordpiece_overlap(tokens, spans).argmax(1)]
     return mains
 
 
