@@ -2,13 +2,14 @@
 
 For each reader token of the held-out paragraphs (validation articles by default), whether the projector's soft
 token is nearest its own token, split by token kind (digit, capitalised, other) and by how many times the token's
-main MiniLM wordpiece (the one sharing most of its characters) occurs in the shipped projector's alignment text:
-the training paragraphs + the first 2,000 bundled summaries + the reader's whole-word lexicon. The buckets are
-the same for every projector scored, so a projector aligned on more text shows where it gained. README, "Covering
-the embedder's vocabulary"::
+main MiniLM wordpiece (the one sharing most of its characters) occurs in the alignment text of the vocabulary
+cross-entropy projector (`projector/weights/vocabulary-ce`, the default before coverage): the training
+paragraphs + the first 2,000 bundled summaries + the reader's whole-word lexicon. The buckets are the same for
+every projector scored, so a projector aligned on more text shows where it gained. README, "Covering the
+embedder's vocabulary"::
 
-    python docs/experiments/wordpiece_coverage.py projector/weights/default runs/rt-cover/final
-    python docs/experiments/wordpiece_coverage.py projector/weights/default --articles Teacher ...
+    python docs/experiments/wordpiece_coverage.py projector/weights/vocabulary-ce projector/weights/default
+    python docs/experiments/wordpiece_coverage.py projector/weights/vocabulary-ce --articles Teacher ...
 """
 
 import argparse
@@ -55,8 +56,8 @@ def main() -> None:
     train = list(dict.fromkeys(r.context for r in without_articles(records, (*VALIDATION_ARTICLES,
                                                                             *SECOND_SET_ARTICLES))))
     texts = list(dict.fromkeys(r.context for r in filter_articles(records, args.articles)))
-    shipped_text = train + [d["text"] for d in load_demo_corpus(limit=2000)] + lexicon_texts(llm.tokenizer)
-    seen = collections.Counter(w for text in shipped_text for w in embedder.tokenizer.tokenize(text))
+    previous_text = train + [d["text"] for d in load_demo_corpus(limit=2000)] + lexicon_texts(llm.tokenizer)
+    seen = collections.Counter(w for text in previous_text for w in embedder.tokenizer.tokenize(text))
     pairs = alignment_pairs(llm, embedder, texts, 8, layers=ALL_LAYERS, progress=False)
     count = np.array([seen[w] for w in main_wordpieces(llm, embedder, texts)])
     assert len(count) == len(pairs), "reader tokens and alignment rows must line up"
