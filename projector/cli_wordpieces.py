@@ -41,6 +41,9 @@ def add_train_wordpieces_parser(sub) -> None:
                         "seen fewer than N times in the alignment text (e.g. 3; 0: off)")
     p.add_argument("--numbers", action="store_true",
                    help="also align on every number the embedder keeps as one wordpiece, and random longer ones")
+    p.add_argument("--cloze", type=int, default=0, metavar="N",
+                   help="add N cloze questions (a name, number or word blanked out of a sentence) about bundled "
+                        "summaries to the distillation data (e.g. 3200; 0: off)")
     p.add_argument("--align-epochs", type=int, default=8)
     p.add_argument("--align-vocabulary-weight", type=float, default=0.0,
                    help="reader_tokens: add this x the cross-entropy of each soft token's own token among the "
@@ -73,6 +76,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
         max_pieces=args.max_pieces, read_case=args.read_case, token_layers=args.token_layers,
         demo_passages=args.demo_passages, lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers,
+        cloze=args.cloze,
         k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),

@@ -61,7 +61,11 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"**{align['nearest_token_agreement']:.3f}**.", "",
         "## 2. QA distillation", "",
         f"{t['questions']['train_with_answer_in_windows']:,} of {t['questions']['train']:,} training questions keep a "
-        "gold answer in their windows. Loss: NLL of that answer + "
+        "gold answer in their windows"
+        + (f"; so do {t['questions']['cloze_with_answer_in_windows']:,} of {t['questions']['cloze']:,} cloze questions "
+           "about bundled summaries not aligned on (a name, number or word blanked out of a sentence, answered by "
+           "it), mixed in" if t["questions"].get("cloze") else "")
+        + ". Loss: NLL of that answer + "
         f"{distill['kl_weight']} x KL(teacher || student), the teacher being the frozen LLM reading the same windows "
         "as text" + (f", + {reading} x KL(exact-token twin || student) at every position from the first soft token "
                       "(reading distillation: the same prompt with each soft token replaced by the embedding of the "
@@ -78,6 +82,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
         + (f"--coverage {recipe['coverage_min_count']} " if recipe.get("coverage_min_count") else "")
         + ("--numbers " if recipe.get("numbers") else "")
+        + (f"--cloze {recipe['cloze']} " if recipe.get("cloze") else "")
         + f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
         + (f" --reading-weight {reading}" if reading else "")

@@ -18,6 +18,7 @@ import torch
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
 from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement, unit_vocabulary
+from projector.cloze import cloze_records
 from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
 from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
@@ -52,6 +53,8 @@ class WordpieceRecipeConfig:
     # on every number the embedder has a wordpiece for (projector.coverage)
     coverage_min_count: int = 0
     numbers: bool = False
+    # cloze questions cut from the bundled summaries not aligned on, added to the distillation data (projector.cloze)
+    cloze: int = 0
     k: int = 3
     window_width: int | None = None
     init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
@@ -72,6 +75,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     """Align, then distil; returns ``out_dir/final`` (or ``out_dir`` when ``until`` stopped distillation early)."""
     from eval.dataset_index import dataset_index
     from indexer import load_embedder
+    from rag.defaults import load_demo_corpus
     from rag.demo_index import default_window_scorer_dir
     from rag.llm import LLM
     from rag.window_scorer import WindowScorer
@@ -99,13 +103,19 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     else:
         alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)
     window = WindowConfig(width=config.window_width)
+    cloze = cloze_records(load_demo_corpus()[config.demo_passages:], config.cloze, config.distill.seed) \
+        if config.cloze else []
     splits = {}
-    for name, rs in (("train", train), ("validation", val)):
+    for name, rs in (("train", train), ("validation", val), ("cloze", cloze)):
+        if not rs:
+            splits[name] = []
+            continue
         hits = dataset_index(rs, embedder=embedder, progress=progress).search([r.question for r in rs], k=config.k)
         splits[name] = window_examples(embedder, scorer, rs, hits, window, progress=progress,
                                        layers=config.token_layers)
         logger.info("%s: %d of %d questions keep a gold answer in their windows", name, len(splits[name]), len(rs))
-    history = distill(projector, llm, splits["train"], splits["validation"][:config.distill.val_questions],
+    history = distill(projector, llm, splits["train"] + splits["cloze"],
+                      splits["validation"][:config.distill.val_questions],
                       config.distill, out / "distill", progress, until)
     if history[-1]["step"] < config.distill.steps:
         return out
@@ -114,7 +124,8 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         "recipe": jsonable(asdict(config)), "alignment": alignment, "window_scorer": str(scorer_dir or ""),
         "window": asdict(window.resolved(scorer is not None)),
         "questions": {"train": len(train), "train_with_answer_in_windows": len(splits["train"]),
-                      "validation": len(val)},
+                      "validation": len(val), "cloze": len(cloze),
+                      "cloze_with_answer_in_windows": len(splits["cloze"])},
         "history": history, "distill_environment": distill_environment(llm)}
     final = out / "final"
     projector.save_pretrained(final, dtype=torch.float16)

@@ -36,21 +36,24 @@ def tiny_llm_dir(tmp_path):
     return tmp_path / "llm"
 
 
-@pytest.mark.parametrize("encoding,layers,lexicon,vocabulary_weight", [("wordpieces", "last", False, 0.0),
-                                                                        ("reader_tokens", "all", True, 1.0)])
+@pytest.mark.parametrize("encoding,layers,lexicon,vocabulary_weight,cloze", [("wordpieces", "last", False, 0.0, 5),
+                                                                              ("reader_tokens", "all", True, 1.0, 0)])
 def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm_dir, tiny_embedder_dir,
                                                               monkeypatch, encoding, layers, lexicon,
-                                                              vocabulary_weight):
+                                                              vocabulary_weight, cloze):
     monkeypatch.setenv("SQUEEZERAG_CACHE", str(tmp_path / "cache"))  # the dataset indexes go here
     config = WordpieceRecipeConfig(
         dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
         embedder=str(tiny_embedder_dir), llm=str(tiny_llm_dir), window_scorer=None, hidden=16, demo_passages=0,
         k=2, window_width=1000, encoding=encoding, token_layers=layers, lexicon=lexicon, numbers=lexicon,
-        coverage_min_count=2 if lexicon else 0,
+        coverage_min_count=2 if lexicon else 0, cloze=cloze,
         align=AlignConfig(epochs=2, batch_size=8, vocabulary_weight=vocabulary_weight),
         distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
     monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
     summaries = [{"text": "Zebras graze. Zebras graze on the wide plain today. Zebras graze on the wide plain today."}]
+    if cloze:  # one summary with a sentence long enough to cut a cloze question from (coverage is off here)
+        summaries.append({"id": "z", "title": "Zebra",
+                          "text": "Zebras graze on the wide plains of Kenya in 2020 and sleep standing up."})
     monkeypatch.setattr("rag.defaults.load_demo_corpus", lambda limit=None: summaries[:limit])
     final = run_wordpiece_recipe(config, tmp_path / "run", progress=False)
     projector = Projector.from_pretrained(final)
@@ -63,7 +66,9 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
 
     assert projector.config.token_layers == layers
     assert projector.config.d_embed == projector_input_dim(load_embedder(str(tiny_embedder_dir)), layers)
-    assert training["questions"] == {"train": 2, "train_with_answer_in_windows": 2, "validation": 2}
+    # the one long summary sentence gives one cloze question (k=2 over a one-passage index), and its windows hold it
+    assert training["questions"] == {"train": 2, "train_with_answer_in_windows": 2, "validation": 2,
+                                     "cloze": int(bool(cloze)), "cloze_with_answer_in_windows": int(bool(cloze))}
     assert len(training["alignment"]["history"]) == 2 and [h["step"] for h in training["history"]] == [1, 2]
     from projector.lexicon import lexicon_texts
     from rag.llm import LLM
@@ -76,6 +81,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert training["alignment"]["number_texts"] == numbers and numbers > (5000 if lexicon else -1)
     card = (final / "README.md").read_text()
     assert "Article_1" in card and f"--encoding {encoding}" in card and f"--token-layers {layers}" in card
+    assert (f"--cloze {cloze} " in card) == ("cloze questions about bundled summaries" in card) == bool(cloze)
     assert ("--lexicon" in card) == lexicon and ("--numbers" in card) == ("--coverage 2" in card) == lexicon
     reproduced = "--align-vocabulary-weight 1.0 --align-temperature 0.05" in card
     assert reproduced == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
