@@ -21,16 +21,23 @@ SCORES = ("em", "f1", "accuracy")
 
 
 def load_arm(spec: str) -> tuple[str, dict[str, dict]]:
-    """``[LABEL=]MODE@RUN`` -> (label, {question id: prediction row})."""
+    """``[LABEL=]MODE@RUN[+RUN...]`` -> (label, {question id: prediction row}); several runs (over different
+    question sets, e.g. a validation and a second set) are pooled into one arm."""
     label, _, rest = spec.rpartition("=")
-    mode, _, run = rest.partition("@")
-    if not run:
+    mode, _, runs = rest.partition("@")
+    if not runs:
         raise ValueError(f"arm {spec!r} is not [LABEL=]MODE@RUN_DIR. Fix: e.g. compressed@runs/bench-k3")
-    rows = [json.loads(line) for line in (Path(run) / "predictions.jsonl").read_text().splitlines()]
-    by_id = {r["id"]: r for r in rows if r["mode"] == mode}
-    if not by_id:
-        raise ValueError(f"run {run} has no rows for mode {mode!r}")
-    return label or f"{mode}@{Path(run).name}", by_id
+    by_id: dict[str, dict] = {}
+    for run in runs.split("+"):
+        rows = [json.loads(line) for line in (Path(run) / "predictions.jsonl").read_text().splitlines()]
+        found = {r["id"]: r for r in rows if r["mode"] == mode}
+        if not found:
+            raise ValueError(f"run {run} has no rows for mode {mode!r}")
+        if clash := found.keys() & by_id.keys():
+            raise ValueError(f"arm {spec!r} pools runs that share question ids (e.g. {min(clash)!r}), which would "
+                             "count them twice. Fix: pool only runs over different question sets")
+        by_id.update(found)
+    return label or f"{mode}@{'+'.join(Path(run).name for run in runs.split('+'))}", by_id
 
 
 def merge_table(arms: list[str], closed: str, full: str, n_boot: int = 1000) -> str:

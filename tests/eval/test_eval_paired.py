@@ -2,7 +2,7 @@ import pytest
 from test_eval_merge import _run
 
 from eval.merge import load_arm
-from eval.paired import main, paired_difference
+from eval.paired import answer_kind, by_answer_kind, main, paired_difference
 
 
 def test_paired_difference_joins_on_question_ids_and_counts_the_flips(tmp_path):
@@ -27,3 +27,30 @@ def test_unshared_arms_are_refused_and_the_cli_prints_b_minus_a(tmp_path, capsys
         paired_difference(load_arm(f"compressed@{a}")[1], {"other": {"accuracy": 1.0}})
     assert main([f"x=compressed@{a}", f"y=compressed@{a}", "--scores", "accuracy"]) == 0
     assert "y - x" in capsys.readouterr().out
+
+
+def test_runs_over_different_questions_pool_into_one_arm_and_a_shared_id_is_refused(tmp_path, capsys):
+    a = _run(tmp_path / "a", {"compressed": [1, 0]})
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "predictions.jsonl").write_text((a / "predictions.jsonl").read_text().replace('"q', '"second-q'))
+    label, pooled = load_arm(f"compressed@{a}+{b}")
+    assert label == "compressed@a+b" and sorted(pooled) == ["q0", "q1", "second-q0", "second-q1"]
+    with pytest.raises(ValueError, match="share question ids"):
+        load_arm(f"compressed@{a}+{a}")
+    assert main([f"compressed@{a}+{b}", f"compressed@{b}+{a}", "--by-kind"]) == 0
+    out = capsys.readouterr().out
+    assert "on 4 questions, difference +0.000" in out and "other answers, accuracy" in out  # no answers: other
+
+
+def test_answer_kinds_split_the_shared_questions(tmp_path, capsys):
+    assert [answer_kind(x) for x in (["in 1775"], ["Paris", "paris"], ["oxygen"], [])] == [
+        "digit", "capitalised", "other", "other"]
+    a = load_arm(f"compressed@{_run(tmp_path / 'a', {'compressed': [1, 0, 0]})}")[1]
+    for row, answers in zip(a.values(), (["1775"], ["Paris"], ["oxygen"])):
+        row["answers"] = answers
+    b = {i: {**row, "accuracy": 1} for i, row in a.items()}
+    kinds = by_answer_kind(a, b)
+    assert {k: sorted(rows_a) for k, (rows_a, _) in kinds.items()} == {
+        "digit": ["q0"], "capitalised": ["q1"], "other": ["q2"]}
+    assert paired_difference(*kinds["capitalised"]).difference == 1
