@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # Where numbers stand in encyclopaedic text: years, counts, ranges, amounts. "{n}" is the number shown, "{m}" another.
 NUMBER_TEMPLATES = (
     "{n}", "in {n}", "In {n}, the", "from {n} to {m}", "{n} people", "about {n} years", "the {n} census",
@@ -36,7 +36,7 @@ NUMBER_TEMPLATES = (
 def sentences(texts: Iterable[str], min_chars: int = 20, max_chars: int = 400) -> list[str]:
     """The sentences of ``texts`` (split after ``.``, ``!`` or ``?``), keeping those of ``min_chars`` to ``max_chars``
     characters: short enough for one embedder pass, long enough to give a wordpiece context."""
-    return [s for text in texts for s in _SENTENCE_END.split(text.strip()) if min_chars <= len(s) <= max_chars]
+    return [s for text in texts for s in SENTENCE_END.split(text.strip()) if min_chars <= len(s) <= max_chars]
 
 
 def coverage_sentences(tokenizer: Any, aligned: Sequence[str], candidates: Sequence[str],

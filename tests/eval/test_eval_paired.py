@@ -43,7 +43,7 @@ def test_runs_over_different_questions_pool_into_one_arm_and_a_shared_id_is_refu
     assert "on 4 questions, difference +0.000" in out and "other answers, accuracy" in out  # no answers: other
 
 
-def test_answer_kinds_split_the_shared_questions(tmp_path, capsys):
+def test_answer_kinds_split_the_shared_questions(tmp_path):
     assert [answer_kind(x) for x in (["in 1775"], ["Paris", "paris"], ["oxygen"], [])] == [
         "digit", "capitalised", "other", "other"]
     a = load_arm(f"compressed@{_run(tmp_path / 'a', {'compressed': [1, 0, 0]})}")[1]
