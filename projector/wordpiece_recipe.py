@@ -105,11 +105,8 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     window = WindowConfig(width=config.window_width)
     cloze = cloze_records(load_demo_corpus()[config.demo_passages:], config.cloze, config.distill.seed) \
         if config.cloze else []
-    splits = {}
-    for name, rs in (("train", train), ("validation", val), ("cloze", cloze)):
-        if not rs:
-            splits[name] = []
-            continue
+    splits: dict[str, list] = {"cloze": []}
+    for name, rs in (("train", train), ("validation", val), *((("cloze", cloze),) if cloze else ())):
         hits = dataset_index(rs, embedder=embedder, progress=progress).search([r.question for r in rs], k=config.k)
         splits[name] = window_examples(embedder, scorer, rs, hits, window, progress=progress,
                                        layers=config.token_layers)
