@@ -44,6 +44,12 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--cloze", type=int, default=0, metavar="N",
                    help="add N cloze questions (a name, number or word blanked out of a sentence) about bundled "
                         "summaries to the distillation data (0: off; 3000 lowered accuracy, README)")
+    p.add_argument("--gold-passage", action="store_true",
+                   help="a training question whose retrieval missed its gold paragraph reads it in place of the "
+                        "last retrieved one, so more questions keep their answer in the windows")
+    p.add_argument("--answer-windows", action="store_true",
+                   help="a training question whose windows miss its answer reads a window around the answer in "
+                        "place of its last window, instead of being dropped")
     p.add_argument("--align-epochs", type=int, default=8)
     p.add_argument("--align-vocabulary-weight", type=float, default=0.0,
                    help="reader_tokens: add this x the cross-entropy of each soft token's own token among the "
@@ -76,7 +82,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
         max_pieces=args.max_pieces, read_case=args.read_case, token_layers=args.token_layers,
         demo_passages=args.demo_passages, lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers,
-        cloze=args.cloze,
+        cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
         k=args.k, window_width=args.window_width, init_from=args.init_from,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),

@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from eval.metrics import has_answer
+from eval.metrics import gold_passage_recall_at_k, has_answer
 from eval.records import QARecord
+from eval.rows import gold_hits
 from indexer.hit import Hit
+from projector.answer_windows import with_answer_window
 from projector.checkpoint import load_checkpoint, save_checkpoint
 from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector, window_soft_tokens
@@ -67,30 +69,44 @@ class WindowExample:
     question: str
     answer: str
     windows: list[Window]
+    answer_window: bool = False  # the last window was swapped for one around the answer (training only)
 
 
 def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequence[QARecord],
                     hits: Sequence[Sequence[Hit]], window: WindowConfig, batch_size: int = 64,
-                    progress: bool = True, layers: str = LAST_LAYER) -> list[WindowExample]:
+                    progress: bool = True, layers: str = LAST_LAYER,
+                    answer_windows: bool = False) -> list[WindowExample]:
     """The windows ``compressed`` would read for each record's retrieved ``hits`` (wordpiece states of the
-    embedder ``layers``); records whose windows miss every gold answer are dropped. Each distinct passage is
-    embedded once."""
+    embedder ``layers``); records whose windows miss every gold answer are dropped, or, with ``answer_windows``,
+    read a window around the answer instead of their last (:mod:`projector.answer_windows`; dropped only when no
+    passage holds it). Each distinct passage is embedded once."""
     distinct = list(dict.fromkeys(h.text for hs in hits for h in hs))
     states = {}
     for s in tqdm(range(0, len(distinct), batch_size), desc="passage states", disable=not progress, unit="batch"):
         chunk = distinct[s:s + batch_size]
         states.update(zip(chunk, token_states(embedder, chunk, window.max_length, layers)))
-    examples = []
+    examples, width = [], window.resolved(scorer is not None).width
     for s in range(0, len(records), batch_size):
         chunk, chunk_hits = records[s:s + batch_size], hits[s:s + batch_size]
         texts = [[h.text for h in hs] for hs in chunk_hits]
         windows = windows_of_states(embedder, [r.question for r in chunk], texts,
                                     [[states[t] for t in ts] for ts in texts], window, scorer)
-        for r, ws in zip(chunk, windows):
+        for r, ws, ts in zip(chunk, windows, texts):
             answer = next((a for a in r.answers if has_answer(" ".join(w.text for w in ws), [a])), None)
+            swapped = answer is None and answer_windows
+            if swapped:
+                ws, answer = with_answer_window(ws, ts, [states[t] for t in ts], r.answers, width) or (ws, None)
             if answer is not None:
-                examples.append(WindowExample(r.question, answer, ws))
+                examples.append(WindowExample(r.question, answer, ws, swapped))
     return examples
+
+
+def with_gold_passage(records: Sequence[QARecord], hits: Sequence[Sequence[Hit]]) -> list[list[Hit]]:
+    """Each record's ``hits`` with its gold context in them: where retrieval missed it, it replaces the last hit,
+    so the count stays k. Training only: questions whose retrieval missed the answer then still teach answering
+    from the windows, with the gold answer as target, in SQuAD's own question style."""
+    return [list(hs) if not r.context or gold_passage_recall_at_k([h.text for h in hs], r.context, len(hs))
+            else [*hs[:-1], *gold_hits(r)] for r, hs in zip(records, hits)]
 
 
 def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExample],

@@ -62,6 +62,10 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "## 2. QA distillation", "",
         f"{t['questions']['train_with_answer_in_windows']:,} of {t['questions']['train']:,} training questions keep a "
         "gold answer in their windows"
+        + (" (a question whose retrieval missed its gold paragraph reads it in place of the last retrieved one)"
+           if recipe.get("gold_passage") else "")
+        + (f", {t['questions']['train_answer_windows']:,} of them through a window around the answer in place of "
+           "their last one (their own windows missed it)" if recipe.get("answer_windows") else "")
         + (f"; so do {t['questions']['cloze_with_answer_in_windows']:,} of {t['questions']['cloze']:,} cloze questions "
            "about bundled summaries not aligned on (a name, number or word blanked out of a sentence, answered by "
            "it), mixed in" if t["questions"].get("cloze") else "")
@@ -83,6 +87,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f"--coverage {recipe['coverage_min_count']} " if recipe.get("coverage_min_count") else "")
         + ("--numbers " if recipe.get("numbers") else "")
         + (f"--cloze {recipe['cloze']} " if recipe.get("cloze") else "")
+        + ("--gold-passage " if recipe.get("gold_passage") else "")
+        + ("--answer-windows " if recipe.get("answer_windows") else "")
         + f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
         + (f" --reading-weight {reading}" if reading else "")

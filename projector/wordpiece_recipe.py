@@ -23,7 +23,7 @@ from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, Projec
 from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
-from projector.window_distill import DistillConfig, distill, window_examples
+from projector.window_distill import DistillConfig, distill, window_examples, with_gold_passage
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION
 from rag.selection import LAST_LAYER, WindowConfig, check_token_layers, projector_input_dim
@@ -55,6 +55,12 @@ class WordpieceRecipeConfig:
     numbers: bool = False
     # cloze questions cut from the bundled summaries not aligned on, added to the distillation data (projector.cloze)
     cloze: int = 0
+    # training questions whose retrieval missed their gold paragraph read it in place of the last hit
+    # (validation keeps plain retrieval, as at inference)
+    gold_passage: bool = False
+    # training questions whose windows still miss the answer read a window around it instead of their last one
+    # (projector.answer_windows)
+    answer_windows: bool = False
     k: int = 3
     window_width: int | None = None
     init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
@@ -108,9 +114,13 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
     splits: dict[str, list] = {"cloze": []}
     for name, rs in (("train", train), ("validation", val), *((("cloze", cloze),) if cloze else ())):
         hits = dataset_index(rs, embedder=embedder, progress=progress).search([r.question for r in rs], k=config.k)
+        if name == "train" and config.gold_passage:
+            hits = with_gold_passage(rs, hits)
         splits[name] = window_examples(embedder, scorer, rs, hits, window, progress=progress,
-                                       layers=config.token_layers)
-        logger.info("%s: %d of %d questions keep a gold answer in their windows", name, len(splits[name]), len(rs))
+                                       layers=config.token_layers,
+                                       answer_windows=name == "train" and config.answer_windows)
+        logger.info("%s: %d of %d questions keep a gold answer in their windows (%d through an answer window)", name,
+                    len(splits[name]), len(rs), sum(e.answer_window for e in splits[name]))
     history = distill(projector, llm, splits["train"] + splits["cloze"],
                       splits["validation"][:config.distill.val_questions],
                       config.distill, out / "distill", progress, until)
@@ -121,6 +131,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         "recipe": jsonable(asdict(config)), "alignment": alignment, "window_scorer": str(scorer_dir or ""),
         "window": asdict(window.resolved(scorer is not None)),
         "questions": {"train": len(train), "train_with_answer_in_windows": len(splits["train"]),
+                      "train_answer_windows": sum(e.answer_window for e in splits["train"]),
                       "validation": len(val), "cloze": len(cloze),
                       "cloze_with_answer_in_windows": len(splits["cloze"])},
         "history": history, "distill_environment": distill_environment(llm)}

@@ -6,7 +6,7 @@ from eval.records import QARecord
 from indexer.hit import Hit
 from projector.config import READER_TOKENS, WORDPIECES
 from projector.losses import target_logits
-from projector.window_distill import DistillConfig, distill, distill_loss, window_examples
+from projector.window_distill import DistillConfig, distill, distill_loss, window_examples, with_gold_passage
 from rag.selection import WindowConfig
 
 PASSAGES = ["The Eiffel Tower was completed in 1889 in Paris.", "Berlin is the capital of Germany.",
@@ -20,6 +20,35 @@ def examples(tiny_embedder):
         ("What does the fox jump over?", "the lazy dog"), ("Who painted the Mona Lisa?", "Leonardo")])]
     hits = [[Hit(str(j), "", t) for j, t in enumerate(PASSAGES)]] * len(records)
     return window_examples(tiny_embedder, None, records, hits, WindowConfig(width=1000), progress=False)
+
+
+def test_gold_passage_replaces_the_last_hit_only_where_retrieval_missed_it(tiny_embedder):
+    hits = [Hit(str(j), "", t) for j, t in enumerate(PASSAGES[1:])]
+    gold = QARecord("q", "When was the Eiffel Tower completed?", ["1889"], context=PASSAGES[0], title="Eiffel")
+    found = QARecord("r", "What is the capital of Germany?", ["Berlin"], context=PASSAGES[1])
+    chunked = QARecord("s", "What does the fox jump over?", ["the dog"], context=PASSAGES[2] + " Then it sleeps.")
+    no_context = QARecord("t", "Who painted the Mona Lisa?", ["Leonardo"])
+    out = with_gold_passage([gold, found, chunked, no_context], [hits] * 4)
+    assert [h.text for h in out[0]] == [PASSAGES[1], PASSAGES[0]] and out[0][0] == hits[0]
+    assert out[1] == out[2] == out[3] == hits  # already there (a chunk of it counts), or nothing to add
+    # the question the windows missed now keeps its gold answer in them
+    assert [e.answer for e in window_examples(tiny_embedder, None, [gold], out[:1], WindowConfig(width=1000),
+                                              progress=False)] == ["1889"]
+
+
+def test_answer_windows_keep_the_questions_their_windows_missed(tiny_embedder):
+    records = [QARecord(str(i), q, [a]) for i, (q, a) in enumerate([
+        ("When was the Eiffel Tower completed?", "1889"), ("What is the capital of Germany?", "Berlin"),
+        ("What does the fox jump over?", "the lazy dog"), ("Who painted the Mona Lisa?", "Leonardo")])]
+    hits = [[Hit(str(j), "", t) for j, t in enumerate(PASSAGES)]] * len(records)
+    narrow = WindowConfig(width=1, allocation="per_passage")
+    plain = window_examples(tiny_embedder, None, records, hits, narrow, progress=False)
+    swapped = window_examples(tiny_embedder, None, records, hits, narrow, progress=False, answer_windows=True)
+    assert len(plain) < 3 and len(swapped) == 3  # only the answer no passage holds is dropped
+    assert {e.question for e in plain} < {e.question for e in swapped}
+    for e in swapped:
+        assert e.answer_window == (e.question not in {p.question for p in plain})
+        assert e.answer.lower() in " ".join(w.text for w in e.windows).lower() and len(e.windows) == len(PASSAGES)
 
 
 def _projector(llm, embedder, encoding=WORDPIECES):
