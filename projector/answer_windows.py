@@ -9,6 +9,7 @@ style. Only training uses this; validation and inference read the scorer's windo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rag.selection import TokenStates, Window, make_window
@@ -18,11 +19,13 @@ def answer_span(text: str, states: TokenStates, answer: str, width: int) -> tupl
     """``[start, end)`` wordpieces of a ``width``-wordpiece window centred on the first occurrence of ``answer`` in
     ``text`` (case-insensitive), widened to cover an answer longer than ``width``; None when ``answer`` does not
     occur in the wordpieces read (it may lie past the embedder's ``max_length``)."""
-    at = text.lower().find(answer.lower())
-    if at < 0 or not answer.strip():
+    # re, not str.lower().find: lower() can change a string's length (e.g. "İ"), and offsets must index ``text``
+    found = re.search(re.escape(answer), text, re.IGNORECASE) if answer.strip() else None
+    if found is None:
         return None
-    inside = [i for i, (a, b) in enumerate(states.spans) if a < at + len(answer) and b > at]
-    if not inside or states.spans[inside[-1]][1] < at + len(answer):
+    at, end = found.span()
+    inside = [i for i, (a, b) in enumerate(states.spans) if a < end and b > at]
+    if not inside or states.spans[inside[-1]][1] < end:
         return None
     first, last = inside[0], inside[-1] + 1
     start = max(0, min(first - max(0, width - (last - first)) // 2, len(states.tokens) - width))
