@@ -62,7 +62,7 @@ ANSWER_KINDS = ("digit", "capitalised", "other")
 
 def answer_kind(answers: list[str]) -> str:
     """``digit`` if a gold alias holds a digit, else ``capitalised`` if one starts upper-case (names), else
-    ``other``: the kinds a soft token carries differently (README, "Which tokens decide")."""
+    ``other``: the kinds a soft token carries differently (docs/results.md, "Which tokens decide")."""
     if any(any(c.isdigit() for c in a) for a in answers):
         return "digit"
     return "capitalised" if any(a[:1].isupper() for a in answers) else "other"

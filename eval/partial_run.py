@@ -1,7 +1,7 @@
 """Checkpoints of a benchmark in progress, so that an interrupted run resumes where it stopped.
 
 Answering every question of a pool takes tens of minutes per mode on a CPU (the full-text arm: 20 min for the
-1,173 validation questions, 31 min for the 1,535 of the second set on this project's 2 cores, README "Every
+1,173 validation questions, 31 min for the 1,535 of the second set on this project's 2 cores, docs/results.md, "Every
 question of both sets"), and a run only writes its outputs at the end. With an
 output folder the runner answers each mode in chunks of whole generation batches and appends each chunk's
 prediction rows to ``<out_dir>/partial/<mode>.jsonl``; the same benchmark run again into the same folder skips

@@ -43,7 +43,7 @@ class AlignConfig:
     # reader_tokens only: weight of a cross-entropy over the reader's whole vocabulary (cosine / temperature as
     # logits), added to the cosine loss. Cosine regression leaves a rare word's soft token at the mean of the words
     # its state might be, nearer another rare token than its own (" Norman" read as " Mesopotam"); the softmax
-    # pushes it off its neighbours (README, "The vocabulary as the alignment target").
+    # pushes it off its neighbours (docs/results.md, "The vocabulary as the alignment target").
     vocabulary_weight: float = 0.0
     temperature: float = 0.05
 

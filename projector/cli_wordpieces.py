@@ -43,7 +43,7 @@ def add_train_wordpieces_parser(sub) -> None:
                    help="also align on every number the embedder keeps as one wordpiece, and random longer ones")
     p.add_argument("--cloze", type=int, default=0, metavar="N",
                    help="add N cloze questions (a name, number or word blanked out of a sentence) about bundled "
-                        "summaries to the distillation data (0: off; 3000 lowered accuracy, README)")
+                        "summaries to the distillation data (0: off; 3000 lowered accuracy, docs/results.md)")
     p.add_argument("--gold-passage", action="store_true",
                    help="a training question whose retrieval missed its gold paragraph reads it in place of the "
                         "last retrieved one, so more questions keep their answer in the windows")

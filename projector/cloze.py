@@ -1,16 +1,16 @@
 """Cloze questions about corpus passages: extra stage-2 data whose answer is an exact span of the passage.
 
-The window projector's gap to perfect reader tokens is about which words come back (README, "Which tokens decide"):
+The window projector's gap to perfect reader tokens is about which words come back (docs/results.md, "Which tokens decide"):
 half of it is a digit or a name read as a neighbour, the rest a reader that does not copy what it was given. SQuAD
 gives 2,426 training questions whose windows hold their answer; a cloze question can be cut from any sentence of
 any passage, so the bundled summaries give thousands more, each one a copy task from the soft tokens: a sentence
 with one span blanked out, answered by that span. The blanked span is a name, a number or a content word (the
 kind drawn first, uniformly over the kinds the passage has, so numbers are not drowned by words).
 
-Unlike the teacher-answered template questions that hurt ``segments:8`` (README, "Stage-2 data sources"), the target
+Unlike the teacher-answered template questions that hurt ``segments:8`` (docs/results.md, "Stage-2 data sources"), the target
 is the passage's own words, not the 135M teacher's guess.
 
-Measured 2026-12-03 (README, "Cloze questions as more distillation data"): 2,263 cloze questions mixed into the
+Measured 2026-12-03 (docs/results.md, "Cloze questions as more distillation data"): 2,263 cloze questions mixed into the
 2,426 SQuAD ones at the shipped 300 steps lowered accuracy by 0.016 over both held-out sets (95% interval -0.026 to
 -0.006); the answers drift towards the cloze task's shape. No shipped projector uses them.
 """

@@ -2,7 +2,7 @@
 
 A ``reader_tokens`` projector learns each embedder wordpiece's reader tokens from the alignment text, and how well
 it reads a wordpiece follows how often that wordpiece occurred there. Measured for the projector shipped on
-2026-11-25 on the validation paragraphs (``docs/experiments/wordpiece_coverage.py``; README, "Covering the
+2026-11-25 on the validation paragraphs (``docs/experiments/wordpiece_coverage.py``; docs/results.md, "Covering the
 embedder's vocabulary"): nearest-token fidelity 0.16 for reader tokens whose wordpiece never occurred in its
 alignment text, 0.54 seen once or twice, 0.74 seen 3-29 times, 0.92 seen 30+ times; for digits 0.54 / 0.63 / 0.85 /
 0.97. MiniLM keeps 881 numbers ("1775") as single wordpieces that SmolLM2 spells digit by digit, and a year must

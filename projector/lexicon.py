@@ -1,7 +1,7 @@
 """The reader's vocabulary as alignment text: every whole-word token, read alone, aligned to its own embedding.
 
 A window projector learns a lexicon (this embedder state -> that reader token) from the text it is aligned on, and
-it mostly learns the words it has seen often. Measured on the validation paragraphs (README, "The reader's
+it mostly learns the words it has seen often. Measured on the validation paragraphs (docs/results.md, "The reader's
 vocabulary as alignment text"; ``docs/experiments/alignment_coverage.py``), after alignment on the training
 paragraphs + 2,000 summaries: 0.95 of the tokens seen 100+ times there land on the right token, 0.56 of those seen
 3-29 times and 0.12 of those seen under 3 times, a tenth of all tokens and most of an unseen article's topic words

@@ -2,14 +2,14 @@
 
 The two tokenisers cut text differently. MiniLM keeps a year such as "1947" as one wordpiece, SmolLM2 reads it as
 four digit tokens; a ``wordpieces`` projector gives one soft token for all four and the frozen reader cannot spell
-the number back (measured: README, "Soft tokens from the selected windows"). Here each reader token of the
+the number back (measured: docs/results.md, "Soft tokens from the selected windows"). Here each reader token of the
 window text gets the overlap-weighted mean state of the wordpieces sharing its characters, plus which token of
 its wordpiece it is (its *piece*: 0 for the first reader token of "1947", 3 for the "7"), so the projector can
 be aligned to the exact embedding of each reader token. Measured, it does not recover the numbers either: the
-wordpiece states themselves blur the digits (README, "Soft tokens per reader token").
+wordpiece states themselves blur the digits (docs/results.md, "Soft tokens per reader token").
 
 The default embedder (all-MiniLM-L6-v2) is uncased, so " museum" and " Museum" have the same states and 43% of the
-shipped projector's misses on capitalised tokens were case errors (README, "A wider projector"). A projector
+shipped projector's misses on capitalised tokens were case errors (docs/results.md, "A wider projector"). A projector
 with ``read_case`` is also told each reader token's case class, read off the window text like the piece index.
 """
 

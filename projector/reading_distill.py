@@ -12,7 +12,7 @@ perfect tokens answer and the projector misses had every answer token nearest-ri
 (``docs/experiments/answer_token_errors.py``). What matters is how the reader *reads* a vector, which only the
 reader's own outputs measure; this loss gives that signal at every window position instead of at the 2-3 answer
 tokens. Measured from the shipped projector (150 CPU steps): validation reading KL 1.37 -> 1.26 (floor 0.19),
-accuracy a tie (README, "Teaching the reader's reading").
+accuracy a tie (docs/results.md, "Teaching the reader's reading").
 """
 
 from __future__ import annotations

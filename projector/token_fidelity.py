@@ -3,7 +3,7 @@
 A ``wordpieces`` or ``reader_tokens`` projector is aligned so that each soft token lands on the LLM embedding of
 its characters. On held-out text this measures how much exact token identity survives the embedder's states,
 split by the kind of token (digits, capitalised, the rest) and, for ``reader_tokens``, by the token's index within
-its wordpiece (measured: README, "Soft tokens per reader token"), and for the tokens inside the text's gold
+its wordpiece (measured: docs/results.md, "Soft tokens per reader token"), and for the tokens inside the text's gold
 answers (``answer``): the spans a reader must copy, where an error costs the question.
 
 ``python -m projector.token_fidelity PROJECTOR [PROJECTOR ...] --articles A B ...`` scores the paragraphs of those

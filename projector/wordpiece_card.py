@@ -94,8 +94,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f" --reading-weight {reading}" if reading else "")
         + (f" --init-from {recipe['init_from']}" if recipe.get("init_from") else ""),
         "```", "",
-        "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: the repository README, "
-        "\"Soft tokens from the selected windows\".",
+        "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: `docs/results.md` in the "
+        "squeezerag repository, \"Soft tokens from the selected windows\".",
     ]
     return "\n".join(lines) + "\n"
 

@@ -4,7 +4,7 @@ Each retrieved passage is cut to the ``width`` embedder wordpieces that best mat
 LLM reads those windows as text. A wordpiece scores its highest cosine with the question's content
 wordpieces (ColBERT-style max-sim over the embedder's last-layer states, stop words dropped); the window
 with the highest total score is then moved ``shift * width`` wordpieces forward, because a SQuAD-style
-answer tends to follow the words the question repeats (measured: README, "Selecting instead of pooling").
+answer tends to follow the words the question repeats (measured: docs/results.md, "Selecting instead of pooling").
 
 That untrained rule is the fallback. With a trained :class:`~rag.window_scorer.WindowScorer` the windows go
 where it predicts the answer, and by default they are allocated across the k passages by joint answer mass
@@ -49,7 +49,7 @@ class WindowConfig:
     moves forward. ``max_length``: wordpieces read per passage or question, capped at the embedder's
     ``max_seq_length`` (the rest of a longer passage is never selected). ``allocation``: ``"per_passage"`` (one
     window in each passage), ``"global"`` (the same number of windows wherever a trained scorer puts the most
-    answer mass; needs a scorer), or ``"auto"``: global with a scorer, per passage without. Measured: README,
+    answer mass; needs a scorer), or ``"auto"``: global with a scorer, per passage without. Measured: docs/results.md,
     "A trained window scorer".
     """
 
@@ -75,7 +75,7 @@ class WindowConfig:
 
 # Which embedder layers a window projector reads per wordpiece: the last (what selection and retrieval use), or
 # every hidden state concatenated (embeddings output first). Early layers keep the token's identity that the last
-# one has blended into context (measured: README, "Every layer, not the last").
+# one has blended into context (measured: docs/results.md, "Every layer, not the last").
 LAST_LAYER, ALL_LAYERS = "last", "all"
 TOKEN_LAYERS = (LAST_LAYER, ALL_LAYERS)
 

@@ -4,7 +4,7 @@ Aligns a fresh every-layer ``reader_tokens`` projector (alignment only, no disti
 plus ``--demo`` bundled summaries, optionally plus the reader's vocabulary (``projector.lexicon``), then scores
 it on the validation articles' paragraphs: the share of soft tokens whose nearest vocabulary embedding is the
 right token, overall, for capitalised and digit tokens, and by how often the token occurs in the training
-paragraphs + the first 2,000 summaries (the shipped alignment text up to 2026-11-24). README, "The reader's
+paragraphs + the first 2,000 summaries (the shipped alignment text up to 2026-11-24). docs/results.md, "The reader's
 vocabulary as alignment text"::
 
     python docs/experiments/alignment_coverage.py --demo 2000 --epochs 4

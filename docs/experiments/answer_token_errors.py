@@ -1,7 +1,7 @@
 """Which soft tokens decide a question: the projector's errors on the gold answer's own tokens, question by question.
 
 Perfect reader tokens (``perfect_reader_tokens.py``) answer ~0.9 of what full text answers; the shipped projector
-far less, and raising its average token fidelity has not moved accuracy (README, "Telling the projector the
+far less, and raising its average token fidelity has not moved accuracy (docs/results.md, "Telling the projector the
 case"). This splits the questions that perfect tokens get right and the projector does not by what the projector
 did to the gold answer inside the windows: whether the answer was in the windows at all, whether every one of its
 reader tokens came through (nearest vocabulary token of the soft token = the token), and if not, what the first

@@ -3,7 +3,7 @@
 Every soft token the projector writes is replaced by the exact input embedding of the reader (LLM) token it
 stands for, so the frozen LLM reads the selected windows verbatim, in the soft-window layout
 (``rag.prompt.soft_windows_message``), with the same windows, retrieval and token count as the projector. The
-gap between this and the projector is what its token fidelity costs (README, "Every layer, not the last").
+gap between this and the projector is what its token fidelity costs (docs/results.md, "Every layer, not the last").
 
 Run it as ``squeezerag bench`` with a ``reader_tokens`` projector (its config only sets the layout)::
 

@@ -1,6 +1,6 @@
 """Question-aware windows: compress by *selecting* the few tokens of a passage that matter to the question.
 
-Pooling a passage into 8 soft tokens loses its wording (README, "How much of the passage do the soft tokens
+Pooling a passage into 8 soft tokens loses its wording (docs/results.md, "How much of the passage do the soft tokens
 carry?"). This experiment asks whether selection works where pooling does not. Each retrieved passage is cut
 to its W-wordpiece question-aware window exactly as the `selected_text` mode does (rag.selection: max-sim of
 MiniLM wordpiece states against the question's content wordpieces, best window shifted W/3 forward). Then:
@@ -16,9 +16,9 @@ MiniLM wordpiece states against the question's content wordpieces, best window s
   soft PROJ W [snap]   the LLM reads the projected windows as soft tokens; `snap` replaces each soft token by
                        its nearest LLM input embedding (the memory decoded to discrete tokens)
 
-Evaluation: the 200 validation questions of the README tables (6 held-out articles, seed 0), top-3 retrieval
+Evaluation: the 200 validation questions of the docs/results.md tables (6 held-out articles, seed 0), top-3 retrieval
 over their 242 paragraphs, as `squeezerag bench`. Needs runs/proj-e2/data/passages.json for `align`.
-Measured on the 2-core CPU (2026-11-24) in the README section "Selecting instead of pooling". The align and
+Measured on the 2-core CPU (2026-11-24) in the docs/results.md section "Selecting instead of pooling". The align and
 finetune numbers there came from a first version of this script that fed the projector unnormalised
 wordpiece states; the projector's input LayerNorm makes that equivalent up to its epsilon (the `soft ... snap`
 evaluation of that projector gives the same 0.105 with either).
@@ -65,7 +65,7 @@ def window(question: str, text: str, width: int, lead: bool = False) -> tuple[to
 
 
 def validation() -> tuple[list, list]:
-    """The 200 README validation questions and their top-3 hits (retrieval as `squeezerag bench`)."""
+    """The 200 docs/results.md validation questions and their top-3 hits (retrieval as `squeezerag bench`)."""
     records = load_qa(SQUAD, articles=VAL)
     index = dataset_index(records, embedder=embedder, progress=False)
     selected = select_records(records, 200, 0)

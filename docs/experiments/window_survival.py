@@ -2,7 +2,7 @@
 
     python docs/experiments/window_survival.py W [SCORER_DIR ...]
 
-For each question set of the README (200 questions, seed 0, top-3 retrieval over the set's own paragraphs, as
+For each question set of docs/results.md (200 questions, seed 0, top-3 retrieval over the set's own paragraphs, as
 `squeezerag bench`), prints the fraction of questions whose gold answer occurs in the text the LLM would read:
 the full passages, the untrained max-sim rule's windows, and for each scorer its per-passage and global
 windows (rag.selection / rag.window_allocation, the code the selected_text mode runs).

@@ -5,7 +5,7 @@ token is nearest its own token, split by token kind (digit, capitalised, other) 
 main MiniLM wordpiece (the one sharing most of its characters) occurs in the alignment text of the vocabulary
 cross-entropy projector (`projector/weights/vocabulary-ce`, the default before coverage): the training
 paragraphs + the first 2,000 bundled summaries + the reader's whole-word lexicon. The buckets are the same for
-every projector scored, so a projector aligned on more text shows where it gained. README, "Covering the
+every projector scored, so a projector aligned on more text shows where it gained. docs/results.md, "Covering the
 embedder's vocabulary"::
 
     python docs/experiments/wordpiece_coverage.py projector/weights/vocabulary-ce projector/weights/default
