@@ -107,20 +107,23 @@ class AlignmentPairs:
 
 
 def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None,
-               read_case: bool = False) -> AlignmentPairs:
+               read_case: bool = False, split_at_wordpieces: bool = False) -> AlignmentPairs:
     """One text's pairs: a row per wordpiece (``max_pieces`` None), or per reader token (``reader_tokens``, with
-    its case in ``pieces`` when ``read_case``), whose target is exactly that token's input embedding."""
+    its case in ``pieces`` when ``read_case``, the text tokenised one wordpiece at a time when
+    ``split_at_wordpieces``), whose target is exactly that token's input embedding."""
     if max_pieces is None:
         return AlignmentPairs(states.projector_input, alignment_targets(llm, text, states.spans))
     text = text[:int(states.spans[-1][1])]  # the embedder's truncation: no states past its last wordpiece
-    inputs = reader_token_inputs(llm.tokenizer, text, states.projector_input, states.spans, max_pieces, read_case)
+    inputs = reader_token_inputs(llm.tokenizer, text, states.projector_input, states.spans, max_pieces, read_case,
+                                 split_at_wordpieces)
     return AlignmentPairs(inputs.states, token_embeddings(llm, inputs.token_ids), inputs.pieces,
                           token_ids=inputs.token_ids)
 
 
 def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: int | None = None,
                     max_length: int = 256, batch_size: int = 64, progress: bool = True,
-                    layers: str = LAST_LAYER, read_case: bool = False) -> AlignmentPairs:
+                    layers: str = LAST_LAYER, read_case: bool = False,
+                    split_at_wordpieces: bool = False) -> AlignmentPairs:
     """Alignment pairs of ``texts``: see :func:`text_pairs`; ``layers``: the embedder layers read. Inputs are
     kept in float16 as each batch is made (the projector casts them back), halving the peak memory."""
     parts = []  # one per batch of texts: large blocks, each freed as soon as the final copy has taken it
@@ -128,7 +131,7 @@ def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: i
         chunk, batch = list(texts[s:s + batch_size]), []
         for i, (text, states) in enumerate(zip(chunk, token_states(embedder, chunk, max_length, layers)), start=s):
             if len(states.tokens):
-                pair = text_pairs(llm, text, states, max_pieces, read_case)
+                pair = text_pairs(llm, text, states, max_pieces, read_case, split_at_wordpieces)
                 batch.append(AlignmentPairs(pair.states.half(), pair.targets, pair.pieces,
                                             torch.full((len(pair),), i, dtype=torch.int32), pair.token_ids))
         parts += [AlignmentPairs.cat(batch)] if batch else []

@@ -31,6 +31,9 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--read-case", action="store_true",
                    help="reader_tokens: also give the projector each LLM token's case "
                         "(the default embedder is uncased)")
+    p.add_argument("--split-at-wordpieces", action="store_true",
+                   help="reader_tokens: tokenise the window text one embedder wordpiece at a time, so no LLM token "
+                        "spans two wordpieces (the LLM reads a finer tokenisation of the same text)")
     p.add_argument("--token-layers", choices=TOKEN_LAYERS, default=LAST_LAYER,
                    help="embedder layers read per wordpiece: the last, or every hidden state concatenated")
     p.add_argument("--demo-passages", type=int, default=2000, help="bundled summaries added to the alignment text")
@@ -80,7 +83,8 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
     config = WordpieceRecipeConfig(
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
-        max_pieces=args.max_pieces, read_case=args.read_case, token_layers=args.token_layers,
+        max_pieces=args.max_pieces, read_case=args.read_case,
+        split_at_wordpieces=args.split_at_wordpieces, token_layers=args.token_layers,
         demo_passages=args.demo_passages, lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers,
         cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
         k=args.k, window_width=args.window_width, init_from=args.init_from,

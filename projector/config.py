@@ -38,6 +38,9 @@ class ProjectorConfig(JsonConfig):
     max_pieces: int = 0
     # reader_tokens only: also tell the projector each reader token's case (an uncased embedder loses it).
     read_case: bool = False
+    # reader_tokens only: tokenise the window text one embedder wordpiece at a time, so no reader token spans two
+    # wordpieces (projector.reader_tokens.wordpiece_bounded_tokens).
+    split_at_wordpieces: bool = False
     # Window encodings only: the embedder layers read per wordpiece, "last" or "all" (rag.selection.TOKEN_LAYERS).
     token_layers: str = LAST_LAYER
     prompt_version: str = ""
@@ -50,8 +53,9 @@ class ProjectorConfig(JsonConfig):
         if self.memory_encoding == READER_TOKENS and self.max_pieces < 1:
             raise ValueError("a 'reader_tokens' projector needs max_pieces >= 1 (e.g. 8: a reader token's index "
                              "within its wordpiece is capped there)")
-        if self.read_case and self.memory_encoding != READER_TOKENS:
-            raise ValueError(f"read_case applies to '{READER_TOKENS}' projectors only, not '{self.memory_encoding}'")
+        for flag in ("read_case", "split_at_wordpieces"):
+            if getattr(self, flag) and self.memory_encoding != READER_TOKENS:
+                raise ValueError(f"{flag} applies to '{READER_TOKENS}' projectors only, not '{self.memory_encoding}'")
         check_token_layers(self.token_layers)
         if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
             raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "

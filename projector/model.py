@@ -49,8 +49,8 @@ def window_reader_inputs(config: ProjectorConfig, windows: Sequence[Window], tok
     """What a ``reader_tokens`` projector reads of each window: one row per LLM token of the window text."""
     if tokenizer is None:
         raise ValueError("a 'reader_tokens' projector needs the LLM's tokenizer to cut windows into reader tokens")
-    return [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, config.max_pieces, config.read_case)
-            for w in windows]
+    return [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, config.max_pieces, config.read_case,
+                                config.split_at_wordpieces) for w in windows]
 
 
 class Projector(nn.Module):

@@ -8,6 +8,14 @@ its wordpiece it is (its *piece*: 0 for the first reader token of "1947", 3 for 
 be aligned to the exact embedding of each reader token. Measured, it does not recover the numbers either: the
 wordpiece states themselves blur the digits (docs/results.md, "Soft tokens per reader token").
 
+Where the two tokenisers cut a word differently, a reader token spans several wordpieces (SmolLM2's "oplast" over
+MiniLM's "##op", "##las", "##t") or a wordpiece several reader tokens, and those 18% of tokens hold 63% of the shipped
+projector's misses on the validation paragraphs (their fidelity 0.06-0.59 against 0.94 where the cuts agree): such
+a token is a combination of wordpieces the projector must have seen together. With ``split_at_wordpieces`` the
+window text is instead tokenised one wordpiece at a time (each wordpiece's characters with the text before them
+since the previous one), so every reader token lies inside one wordpiece and is learned per wordpiece; the reader
+then reads a finer, non-canonical tokenisation of the same text (" Ch" "lor" "op" "last" for " Chloroplast").
+
 The default embedder (all-MiniLM-L6-v2) is uncased, so " museum" and " Museum" have the same states and 43% of the
 shipped projector's misses on capitalised tokens were case errors (docs/results.md, "A wider projector"). A projector
 with ``read_case`` is also told each reader token's case class, read off the window text like the piece index.
@@ -75,16 +83,43 @@ def token_wordpiece_overlap(tokens: np.ndarray, wordpieces: np.ndarray) -> np.nd
     return shared
 
 
-def reader_token_inputs(tokenizer: Any, text: str, states: torch.Tensor, offsets: np.ndarray,
-                        max_pieces: int, read_case: bool = False) -> ReaderTokenInputs:
-    """Map the wordpiece ``states`` ``(L, d_tok)`` at character ``offsets`` ``(L, 2)`` of ``text`` onto the
-    reader's tokens of ``text`` (tokenised alone, as the window's text block would be); ``read_case`` adds each
-    token's case class to its piece index (see :class:`ReaderTokenInputs`)."""
+def reader_tokens(tokenizer: Any, text: str) -> tuple[list[int], np.ndarray]:
+    """The reader's token ids of ``text`` tokenised alone (as the window's text block would be) and their
+    character spans ``(T, 2)``."""
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    tokens = np.asarray(enc.offset_mapping, dtype=np.int64).reshape(-1, 2)
+    return list(enc.input_ids), np.asarray(enc.offset_mapping, dtype=np.int64).reshape(-1, 2)
+
+
+def wordpiece_bounded_tokens(tokenizer: Any, text: str, offsets: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Like :func:`reader_tokens`, but ``text`` is cut after each wordpiece at ``offsets`` ``(L, 2)`` and each
+    part (a wordpiece's characters with the text before them since the previous wordpiece; the last part runs to
+    the end of ``text``) is tokenised on its own, so no reader token crosses a wordpiece boundary."""
+    ends = [int(e) for e in offsets[:-1, 1]] + [len(text)]
+    ids: list[int] = []
+    spans = []
+    start = 0
+    for end in ends:
+        if end <= start:  # a wordpiece inside the previous one's span (never for MiniLM's offsets)
+            continue
+        part_ids, part_spans = reader_tokens(tokenizer, text[start:end])
+        ids += part_ids
+        spans.append(part_spans + start)
+        start = end
+    return ids, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64)
+
+
+def reader_token_inputs(tokenizer: Any, text: str, states: torch.Tensor, offsets: np.ndarray,
+                        max_pieces: int, read_case: bool = False,
+                        split_at_wordpieces: bool = False) -> ReaderTokenInputs:
+    """Map the wordpiece ``states`` ``(L, d_tok)`` at character ``offsets`` ``(L, 2)`` of ``text`` onto the
+    reader's tokens of ``text`` (:func:`reader_tokens`, or :func:`wordpiece_bounded_tokens` with
+    ``split_at_wordpieces``); ``read_case`` adds each token's case class to its piece index (see
+    :class:`ReaderTokenInputs`)."""
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     if len(offsets) == 0:
         raise ValueError(f"no wordpiece states for {text[:60]!r}: a window needs at least one wordpiece")
+    ids, tokens = wordpiece_bounded_tokens(tokenizer, text, offsets) if split_at_wordpieces \
+        else reader_tokens(tokenizer, text)
     shared = token_wordpiece_overlap(tokens, offsets)
     weights = torch.from_numpy(shared / shared.sum(1, keepdims=True))
     seen: dict[int, int] = {}  # reader tokens so far per main wordpiece
@@ -95,4 +130,4 @@ def reader_token_inputs(tokenizer: Any, text: str, states: torch.Tensor, offsets
     pieces = torch.tensor(pieces, dtype=torch.long).clamp(max=max_pieces - 1)
     if read_case:
         pieces += max_pieces * torch.tensor([case_class(text[s:e]) for s, e in tokens.tolist()], dtype=torch.long)
-    return ReaderTokenInputs(weights @ states.float().cpu(), pieces, torch.tensor(enc.input_ids, dtype=torch.long))
+    return ReaderTokenInputs(weights @ states.float().cpu(), pieces, torch.tensor(ids, dtype=torch.long))

@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         layers = projector.config.token_layers
         projector.check_compatible(embedder.id, projector_input_dim(embedder, layers), llm.id, llm.hidden_size)
         pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, layers=layers,
-                                progress=False, read_case=projector.config.read_case)
+                                progress=False, read_case=projector.config.read_case,
+                                split_at_wordpieces=projector.config.split_at_wordpieces)
         extra = {}
         if pairs.pieces is not None:  # one row per reader token: rows map to character spans of the text
             extra["answer"] = answer_token_mask(llm.tokenizer, texts, [answers[t] for t in texts], pairs.text_ids)

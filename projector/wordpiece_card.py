@@ -18,7 +18,10 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     rows = align.get("rows", align.get("wordpieces"))  # "wordpieces": records written before reader_tokens
     if config.reads_reader_tokens:
         unit, reads = "reader token", (
-            "writes one soft token per LLM token of the window text: each gets the overlap-weighted mean state of "
+            "writes one soft token per LLM token of the window text"
+            + (" tokenised one embedder wordpiece at a time (no token spans two wordpieces)"
+               if config.split_at_wordpieces else "")
+            + ": each gets the overlap-weighted mean state of "
             "the wordpieces sharing its characters plus a learned embedding of its index within its wordpiece "
             f"(up to {config.max_pieces})" + (" and of its case (lower, capitalised, all capitals: the embedder may "
                                                "be uncased)" if config.read_case else ""))
@@ -89,7 +92,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f"--cloze {recipe['cloze']} " if recipe.get("cloze") else "")
         + ("--gold-passage " if recipe.get("gold_passage") else "")
         + ("--answer-windows " if recipe.get("answer_windows") else "")
-        + f"{'--read-case ' if config.read_case else ''}--hidden {config.hidden} "
+        + f"{'--read-case ' if config.read_case else ''}"
+        f"{'--split-at-wordpieces ' if config.split_at_wordpieces else ''}--hidden {config.hidden} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
         + (f" --reading-weight {reading}" if reading else "")
         + (f" --init-from {recipe['init_from']}" if recipe.get("init_from") else ""),

@@ -46,6 +46,7 @@ class WordpieceRecipeConfig:
     encoding: str = WORDPIECES  # or READER_TOKENS: one soft token per LLM token of the window text
     max_pieces: int = 8  # reader_tokens: a reader token's index within its wordpiece is capped here
     read_case: bool = False  # reader_tokens: also tell the projector each reader token's case
+    split_at_wordpieces: bool = False  # reader_tokens: no reader token spans two wordpieces (projector.reader_tokens)
     token_layers: str = LAST_LAYER  # or ALL_LAYERS: every embedder hidden state per wordpiece, concatenated
     demo_passages: int = 2000  # bundled Wikipedia summaries added to the training paragraphs for alignment
     lexicon: bool = False  # also align on every whole-word token of the reader's vocabulary (projector.lexicon)
@@ -102,7 +103,8 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         d_embed=projector_input_dim(embedder, config.token_layers), d_model=llm.hidden_size, tokens_per_vector=1,
         hidden=config.hidden, memory_encoding=config.encoding, embedder_id=embedder.id, llm_id=llm.id,
         target_norm=llm.embedding_norm, max_pieces=config.max_pieces if reader_tokens else 0,
-        token_layers=config.token_layers, read_case=config.read_case))
+        token_layers=config.token_layers, read_case=config.read_case,
+        split_at_wordpieces=config.split_at_wordpieces))
     if config.init_from:
         projector.load_weights_from(config.init_from)
         alignment = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE).training["alignment"]
@@ -172,7 +174,8 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
     numbers = number_texts(embedder.tokenizer) if config.numbers else []
     pairs = alignment_pairs(llm, embedder, texts + words + mined + numbers, projector.config.max_pieces or None,
                             progress=progress, layers=projector.config.token_layers,
-                            read_case=projector.config.read_case)
+                            read_case=projector.config.read_case,
+                            split_at_wordpieces=projector.config.split_at_wordpieces)
     # every 20th row of the passages measures the fit; every word is trained on (a held-out word is never seen)
     held = (pairs.text_ids < len(texts)) & (torch.arange(len(pairs)) % 20 == 0)
     vocabulary = unit_vocabulary(llm, projector.device) if config.align.vocabulary_weight else None

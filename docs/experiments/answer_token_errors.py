@@ -43,7 +43,8 @@ def recording_perfect_tokens(projector, windows, tokenizer=None):
     """Perfect reader tokens for the LLM; the projector's nearest tokens written to the record."""
     soft, sizes = projected_windows(projector, windows, tokenizer)
     ids = [reader_token_inputs(tokenizer, w.text, w.states, w.offsets, projector.config.max_pieces,
-                               projector.config.read_case).token_ids for w in windows]
+                               projector.config.read_case, projector.config.split_at_wordpieces).token_ids
+           for w in windows]
     table = state["vocabulary"]
     nearest = (F.normalize(soft.float().cpu(), dim=-1) @ F.normalize(table, dim=-1).T).argmax(-1)
     record, at = [], 0

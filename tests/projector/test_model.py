@@ -48,6 +48,7 @@ def test_a_reader_tokens_projector_needs_pieces_and_they_change_its_output(tiny_
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "token_layers": "first"}, "token_layers must be"),
     ({"memory_encoding": "pooled", "token_layers": "all"}, "window encodings"),
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "read_case": True}, "read_case"),
+    ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "split_at_wordpieces": True}, "split_at_wordpieces"),
 ])
 def test_window_encodings_refuse_settings_they_cannot_use(tiny_llm, overrides, needle):
     with pytest.raises(ValueError, match=needle):

@@ -11,6 +11,7 @@ from projector.reader_tokens import (
     case_class,
     index_within_wordpiece,
     reader_token_inputs,
+    reader_tokens,
 )
 
 TEXT = "In 1947 the army moved north."
@@ -97,3 +98,29 @@ def test_a_case_reading_projector_tells_apart_words_an_uncased_embedder_merges(t
 
     assert not torch.allclose(first_soft_token(True, "museum"), first_soft_token(True, "Museum"))
     torch.testing.assert_close(first_soft_token(False, "museum"), first_soft_token(False, "Museum"))
+
+
+def _chunks(text: str, width: int) -> np.ndarray:
+    """Wordpiece-like spans: every word cut into pieces of ``width`` characters."""
+    return np.array([(m.start() + i, min(m.start() + i + width, m.end()))
+                     for m in re.finditer(r"\S+", text) for i in range(0, m.end() - m.start(), width)])
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_split_at_wordpieces_reads_the_same_text_without_a_token_across_two_wordpieces(tiny_llm, width):
+    pieces = _chunks(TEXT, width)
+    states = torch.randn(len(pieces), 8)
+    inputs = reader_token_inputs(tiny_llm.tokenizer, TEXT, states, pieces, max_pieces=8, split_at_wordpieces=True)
+    assert tiny_llm.tokenizer.decode(inputs.token_ids.tolist()) == TEXT
+    # each reader token's state is exactly one wordpiece's: none is a mix of two
+    match = (inputs.states[:, None, :] - states[None]).abs().amax(-1) < 1e-6
+    assert match.sum(1).eq(1).all()
+
+
+def test_split_at_wordpieces_changes_nothing_where_the_wordpieces_are_the_reader_tokens(tiny_llm):
+    ids, offsets = reader_tokens(tiny_llm.tokenizer, TEXT)
+    states = torch.randn(len(ids), 8)
+    split = reader_token_inputs(tiny_llm.tokenizer, TEXT, states, offsets, max_pieces=4, split_at_wordpieces=True)
+    plain = reader_token_inputs(tiny_llm.tokenizer, TEXT, states, offsets, max_pieces=4)
+    assert split.token_ids.tolist() == plain.token_ids.tolist() == ids
+    torch.testing.assert_close(split.states, plain.states)

@@ -36,18 +36,19 @@ def tiny_llm_dir(tmp_path):
     return tmp_path / "llm"
 
 
-@pytest.mark.parametrize("encoding,layers,lexicon,vocabulary_weight,cloze,gold",
-                         [("wordpieces", "last", False, 0.0, 5, True), ("reader_tokens", "all", True, 1.0, 0, False)])
+@pytest.mark.parametrize("encoding,layers,lexicon,vocabulary_weight,cloze,gold,split",
+                         [("wordpieces", "last", False, 0.0, 5, True, False),
+                          ("reader_tokens", "all", True, 1.0, 0, False, True)])
 def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm_dir, tiny_embedder_dir,
                                                               monkeypatch, encoding, layers, lexicon,
-                                                              vocabulary_weight, cloze, gold):
+                                                              vocabulary_weight, cloze, gold, split):
     monkeypatch.setenv("SQUEEZERAG_CACHE", str(tmp_path / "cache"))  # the dataset indexes go here
     config = WordpieceRecipeConfig(
         dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
         embedder=str(tiny_embedder_dir), llm=str(tiny_llm_dir), window_scorer=None, hidden=16, demo_passages=0,
         k=2, window_width=1000, encoding=encoding, token_layers=layers, lexicon=lexicon, numbers=lexicon,
         coverage_min_count=2 if lexicon else 0, cloze=cloze, gold_passage=gold, answer_windows=gold,
-        align=AlignConfig(epochs=2, batch_size=8, vocabulary_weight=vocabulary_weight),
+        split_at_wordpieces=split, align=AlignConfig(epochs=2, batch_size=8, vocabulary_weight=vocabulary_weight),
         distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
     monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
     summaries = [{"text": "Zebras graze. Zebras graze on the wide plain today. Zebras graze on the wide plain today."}]
@@ -64,7 +65,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     from indexer import load_embedder
     from rag.selection import projector_input_dim
 
-    assert projector.config.token_layers == layers
+    assert projector.config.token_layers == layers and projector.config.split_at_wordpieces == split
     assert projector.config.d_embed == projector_input_dim(load_embedder(str(tiny_embedder_dir)), layers)
     # the one long summary sentence gives one cloze question (k=2 over a one-passage index), and its windows hold it
     assert training["questions"] == {"train": 2, "train_with_answer_in_windows": 2, "train_answer_windows": 0,
@@ -85,6 +86,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert (f"--cloze {cloze} " in card) == ("cloze questions about bundled summaries" in card) == bool(cloze)
     assert ("--gold-passage " in card) == ("reads it in place of the last retrieved one" in card) == gold
     assert ("--answer-windows " in card) == ("through a window around the answer" in card) == gold
+    assert ("--split-at-wordpieces " in card) == ("one embedder wordpiece at a time" in card) == split
     assert ("--lexicon" in card) == lexicon and ("--numbers" in card) == ("--coverage 2" in card) == lexicon
     reproduced = "--align-vocabulary-weight 1.0 --align-temperature 0.05" in card
     assert reproduced == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
