@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from projector.config import ProjectorConfig
 from projector.model import Projector
 from projector.reader_tokens import reader_token_inputs, shared_characters
 from rag.llm import LLM
@@ -46,6 +47,24 @@ class AlignConfig:
     # pushes it off its neighbours (docs/results.md, "The vocabulary as the alignment target").
     vocabulary_weight: float = 0.0
     temperature: float = 0.05
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """How a text's embedder states become alignment rows: a row per wordpiece (``max_pieces`` None, the
+    ``wordpieces`` encoding) or per reader token (``max_pieces`` the cap on a token's index within its wordpiece,
+    ``read_case`` to pass its case, ``split_at_wordpieces`` to tokenise the text one wordpiece at a time);
+    ``layers``: the embedder layers read (``rag.selection.TOKEN_LAYERS``)."""
+
+    max_pieces: int | None = None
+    layers: str = LAST_LAYER
+    read_case: bool = False
+    split_at_wordpieces: bool = False
+
+    @classmethod
+    def of(cls, config: ProjectorConfig) -> TokenLayout:
+        """The layout a projector reads at query time, so its alignment rows are cut the same way."""
+        return cls(config.max_pieces or None, config.token_layers, config.read_case, config.split_at_wordpieces)
 
 
 def alignment_targets(llm: LLM, text: str, spans: np.ndarray) -> torch.Tensor:
@@ -106,32 +125,30 @@ class AlignmentPairs:
         return AlignmentPairs(**out)
 
 
-def text_pairs(llm: LLM, text: str, states: TokenStates, max_pieces: int | None,
-               read_case: bool = False, split_at_wordpieces: bool = False) -> AlignmentPairs:
-    """One text's pairs: a row per wordpiece (``max_pieces`` None), or per reader token (``reader_tokens``, with
-    its case in ``pieces`` when ``read_case``, the text tokenised one wordpiece at a time when
-    ``split_at_wordpieces``), whose target is exactly that token's input embedding."""
-    if max_pieces is None:
+def text_pairs(llm: LLM, text: str, states: TokenStates, layout: TokenLayout) -> AlignmentPairs:
+    """One text's pairs, cut as ``layout`` says: a row per wordpiece, whose target is the embedding of its characters
+    (:func:`alignment_targets`), or per reader token, whose target is exactly that token's input embedding."""
+    if layout.max_pieces is None:
         return AlignmentPairs(states.projector_input, alignment_targets(llm, text, states.spans))
     text = text[:int(states.spans[-1][1])]  # the embedder's truncation: no states past its last wordpiece
-    inputs = reader_token_inputs(llm.tokenizer, text, states.projector_input, states.spans, max_pieces, read_case,
-                                 split_at_wordpieces)
+    inputs = reader_token_inputs(llm.tokenizer, text, states.projector_input, states.spans, layout.max_pieces,
+                                 layout.read_case, layout.split_at_wordpieces)
     return AlignmentPairs(inputs.states, token_embeddings(llm, inputs.token_ids), inputs.pieces,
                           token_ids=inputs.token_ids)
 
 
-def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], max_pieces: int | None = None,
-                    max_length: int = 256, batch_size: int = 64, progress: bool = True,
-                    layers: str = LAST_LAYER, read_case: bool = False,
-                    split_at_wordpieces: bool = False) -> AlignmentPairs:
-    """Alignment pairs of ``texts``: see :func:`text_pairs`; ``layers``: the embedder layers read. Inputs are
-    kept in float16 as each batch is made (the projector casts them back), halving the peak memory."""
+def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], layout: TokenLayout = TokenLayout(),
+                    max_length: int = 256, batch_size: int = 64, progress: bool = True) -> AlignmentPairs:
+    """Alignment pairs of ``texts``, cut as ``layout`` says (:func:`text_pairs`; ``TokenLayout.of(config)`` for a
+    projector's own). Inputs are kept in float16 as each batch is made (the projector casts them back), halving
+    the peak memory."""
     parts = []  # one per batch of texts: large blocks, each freed as soon as the final copy has taken it
     for s in tqdm(range(0, len(texts), batch_size), desc="alignment pairs", disable=not progress, unit="batch"):
         chunk, batch = list(texts[s:s + batch_size]), []
-        for i, (text, states) in enumerate(zip(chunk, token_states(embedder, chunk, max_length, layers)), start=s):
+        for i, (text, states) in enumerate(zip(chunk, token_states(embedder, chunk, max_length, layout.layers)),
+                                           start=s):
             if len(states.tokens):
-                pair = text_pairs(llm, text, states, max_pieces, read_case, split_at_wordpieces)
+                pair = text_pairs(llm, text, states, layout)
                 batch.append(AlignmentPairs(pair.states.half(), pair.targets, pair.pieces,
                                             torch.full((len(pair),), i, dtype=torch.int32), pair.token_ids))
         parts += [AlignmentPairs.cat(batch)] if batch else []

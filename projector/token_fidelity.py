@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from projector.alignment import AlignmentPairs, alignment_pairs, nearest_token_hits
+from projector.alignment import AlignmentPairs, TokenLayout, alignment_pairs, nearest_token_hits
 from projector.model import Projector
 from projector.reader_tokens import index_within_wordpiece, shared_characters
 from rag.llm import LLM
@@ -101,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         projector = Projector.from_pretrained(path)
         layers = projector.config.token_layers
         projector.check_compatible(embedder.id, projector_input_dim(embedder, layers), llm.id, llm.hidden_size)
-        pairs = alignment_pairs(llm, embedder, texts, projector.config.max_pieces or None, layers=layers,
-                                progress=False, read_case=projector.config.read_case,
-                                split_at_wordpieces=projector.config.split_at_wordpieces)
+        pairs = alignment_pairs(llm, embedder, texts, TokenLayout.of(projector.config), progress=False)
         extra = {}
         if pairs.pieces is not None:  # one row per reader token: rows map to character spans of the text
             extra["answer"] = answer_token_mask(llm.tokenizer, texts, [answers[t] for t in texts], pairs.text_ids)

@@ -17,7 +17,14 @@ import torch
 
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
-from projector.alignment import AlignConfig, align, alignment_pairs, nearest_token_agreement, unit_vocabulary
+from projector.alignment import (
+    AlignConfig,
+    TokenLayout,
+    align,
+    alignment_pairs,
+    nearest_token_agreement,
+    unit_vocabulary,
+)
 from projector.cloze import cloze_records
 from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
 from projector.coverage import coverage_sentences, number_texts
@@ -172,10 +179,8 @@ def aligned_projector(projector: Projector, llm, embedder, train, config: Wordpi
     mined = coverage_sentences(embedder.tokenizer, texts + words, summaries[config.demo_passages:],
                                config.coverage_min_count) if config.coverage_min_count else []
     numbers = number_texts(embedder.tokenizer) if config.numbers else []
-    pairs = alignment_pairs(llm, embedder, texts + words + mined + numbers, projector.config.max_pieces or None,
-                            progress=progress, layers=projector.config.token_layers,
-                            read_case=projector.config.read_case,
-                            split_at_wordpieces=projector.config.split_at_wordpieces)
+    pairs = alignment_pairs(llm, embedder, texts + words + mined + numbers, TokenLayout.of(projector.config),
+                            progress=progress)
     # every 20th row of the passages measures the fit; every word is trained on (a held-out word is never seen)
     held = (pairs.text_ids < len(texts)) & (torch.arange(len(pairs)) % 20 == 0)
     vocabulary = unit_vocabulary(llm, projector.device) if config.align.vocabulary_weight else None

@@ -26,6 +26,7 @@ from indexer import load_embedder
 from projector.alignment import (
     AlignConfig,
     AlignmentPairs,
+    TokenLayout,
     align,
     alignment_pairs,
     nearest_token_hits,
@@ -58,10 +59,10 @@ def main() -> None:
                                                                             *SECOND_SET_ARTICLES))))
     val = list(dict.fromkeys(r.context for r in filter_articles(records, VALIDATION_ARTICLES)))
     demo = [d["text"] for d in load_demo_corpus(limit=max(args.demo, 2000))]
-    parts = [alignment_pairs(llm, embedder, train + demo[:args.demo], 8, layers=ALL_LAYERS)]
+    parts = [alignment_pairs(llm, embedder, train + demo[:args.demo], TokenLayout(8, ALL_LAYERS))]
     if args.lexicon:
-        parts.append(alignment_pairs(llm, embedder, lexicon_texts(llm.tokenizer), 8, max_length=16, batch_size=512,
-                                     layers=ALL_LAYERS))
+        parts.append(alignment_pairs(llm, embedder, lexicon_texts(llm.tokenizer), TokenLayout(8, ALL_LAYERS),
+                                     max_length=16, batch_size=512))
     pairs = AlignmentPairs.cat(parts)
     torch.manual_seed(0)
     projector = Projector(ProjectorConfig(
@@ -70,7 +71,7 @@ def main() -> None:
         target_norm=llm.embedding_norm, max_pieces=8, token_layers=ALL_LAYERS))
     history = align(projector, pairs, AlignConfig(epochs=args.epochs, vocabulary_weight=args.vocabulary_weight),
                     vocabulary=unit_vocabulary(llm, projector.device) if args.vocabulary_weight else None)
-    hit, wanted = nearest_token_hits(llm, projector, alignment_pairs(llm, embedder, val, 8, layers=ALL_LAYERS))
+    hit, wanted = nearest_token_hits(llm, projector, alignment_pairs(llm, embedder, val, TokenLayout(8, ALL_LAYERS)))
     seen = collections.Counter(i for text in train + demo[:2000]
                                for i in llm.tokenizer(text, add_special_tokens=False).input_ids)
     count = torch.tensor([seen[i] for i in wanted.tolist()])

@@ -21,7 +21,7 @@ import numpy as np
 from eval.datasets import load_qa
 from eval.records import filter_articles
 from indexer import load_embedder
-from projector.alignment import alignment_pairs, nearest_token_hits
+from projector.alignment import TokenLayout, alignment_pairs, nearest_token_hits
 from projector.model import Projector
 from projector.reader_tokens import reader_tokens, token_wordpiece_overlap, wordpiece_bounded_tokens
 from projector.token_fidelity import token_kind
@@ -59,8 +59,7 @@ def main() -> None:
     for path in args.projectors:
         projector = Projector.from_pretrained(path)
         config = projector.config
-        pairs = alignment_pairs(llm, embedder, texts, config.max_pieces, layers=config.token_layers, progress=False,
-                                read_case=config.read_case, split_at_wordpieces=config.split_at_wordpieces)
+        pairs = alignment_pairs(llm, embedder, texts, TokenLayout.of(config), progress=False)
         hit, wanted = nearest_token_hits(llm, projector, pairs)
         classes = structure_classes(llm, embedder, texts, config.split_at_wordpieces)
         assert len(classes) == len(hit), "the classes must follow alignment_pairs' rows"

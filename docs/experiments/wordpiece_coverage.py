@@ -21,7 +21,7 @@ import numpy as np
 from eval.datasets import load_qa
 from eval.records import filter_articles, without_articles
 from indexer import load_embedder
-from projector.alignment import alignment_pairs, nearest_token_hits
+from projector.alignment import TokenLayout, alignment_pairs, nearest_token_hits
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.reader_tokens import token_wordpiece_overlap
@@ -58,7 +58,7 @@ def main() -> None:
     texts = list(dict.fromkeys(r.context for r in filter_articles(records, args.articles)))
     previous_text = train + [d["text"] for d in load_demo_corpus(limit=2000)] + lexicon_texts(llm.tokenizer)
     seen = collections.Counter(w for text in previous_text for w in embedder.tokenizer.tokenize(text))
-    pairs = alignment_pairs(llm, embedder, texts, 8, layers=ALL_LAYERS, progress=False)
+    pairs = alignment_pairs(llm, embedder, texts, TokenLayout(8, ALL_LAYERS), progress=False)
     count = np.array([seen[w] for w in main_wordpieces(llm, embedder, texts)])
     assert len(count) == len(pairs), "reader tokens and alignment rows must line up"
     for path in args.projectors:

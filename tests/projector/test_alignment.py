@@ -6,6 +6,7 @@ from tiny_projector import make_projector
 from projector.alignment import (
     AlignConfig,
     AlignmentPairs,
+    TokenLayout,
     align,
     alignment_loss,
     alignment_pairs,
@@ -58,10 +59,27 @@ def test_pairs_have_one_row_per_wordpiece(tiny_llm, tiny_embedder):
 
 
 def test_reader_token_pairs_target_each_llm_tokens_own_embedding(tiny_llm, tiny_embedder):
-    pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, max_pieces=4, progress=False)
+    pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, TokenLayout(max_pieces=4), progress=False)
     ids = [i for t in TEXTS for i in tiny_llm.tokenizer(t, add_special_tokens=False).input_ids]
     assert len(pairs) == len(ids) and pairs.pieces.max() <= 3 and pairs.token_ids.tolist() == ids
     assert torch.equal(pairs.targets, tiny_llm.input_embeddings.weight.detach().float()[torch.tensor(ids)])
+
+
+@pytest.mark.parametrize("read_case,split", [(False, False), (True, True)])
+def test_a_projectors_layout_cuts_alignment_rows_as_it_reads_a_window_at_query_time(tiny_llm, tiny_embedder,
+                                                                                      read_case, split):
+    from projector.model import window_reader_inputs
+    from rag.selection import make_window, token_states
+
+    config = make_projector(tiny_llm, d_embed=tiny_embedder.token_dim, tokens_per_vector=1, max_pieces=4,
+                            memory_encoding=READER_TOKENS, read_case=read_case, split_at_wordpieces=split).config
+    pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, TokenLayout.of(config), progress=False)
+    states = token_states(tiny_embedder, TEXTS)
+    windows = [make_window(0, t, s, (0, len(s.tokens))) for t, s in zip(TEXTS, states)]
+    read = window_reader_inputs(config, windows, tiny_llm.tokenizer)
+    assert torch.equal(pairs.token_ids, torch.cat([x.token_ids for x in read]))
+    assert torch.equal(pairs.pieces, torch.cat([x.pieces for x in read]))
+    assert torch.equal(pairs.states, torch.cat([x.states for x in read]).half())
 
 
 @pytest.mark.parametrize("encoding,extra", [(WORDPIECES, {}), (READER_TOKENS, {"max_pieces": 2})])
@@ -100,8 +118,8 @@ def test_training_on_rows_equals_training_on_a_copy_of_them(tiny_llm):
 
 def test_rows_know_their_text_and_cat_keeps_every_row_in_order(tiny_llm, tiny_embedder):
     texts = [TEXTS[0], "", TEXTS[1]]  # an empty text gives no row but keeps the numbering
-    pairs = alignment_pairs(tiny_llm, tiny_embedder, texts, max_pieces=4, batch_size=2, progress=False)
-    alone = [alignment_pairs(tiny_llm, tiny_embedder, [t], max_pieces=4, progress=False) for t in TEXTS]
+    pairs = alignment_pairs(tiny_llm, tiny_embedder, texts, TokenLayout(max_pieces=4), batch_size=2, progress=False)
+    alone = [alignment_pairs(tiny_llm, tiny_embedder, [t], TokenLayout(max_pieces=4), progress=False) for t in TEXTS]
     assert pairs.text_ids.tolist() == [0] * len(alone[0]) + [2] * len(alone[1])
     assert torch.allclose(pairs.states.float(), torch.cat([a.states for a in alone]).float(), atol=2e-3)
     parts = [pairs.rows(torch.arange(3)), pairs.rows(torch.arange(3, len(pairs)))]
