@@ -58,6 +58,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
                    help="selected_text: one window per passage, or the same number of windows wherever the "
                         "window scorer puts the most answer mass (needs a scorer); auto: global with a scorer")
+    g.add_argument("--windows", type=int, default=None,
+                   help="selected_text, window compressed: windows per question under global allocation "
+                        "(default: one per retrieved passage)")
     g.add_argument("--window-scorer", default="auto",
                    help="selected_text: window scorer folder, 'none' (untrained max-sim rule), or 'auto' (the "
                         "shipped one with the default embedder)")
@@ -170,7 +173,7 @@ def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
     from rag.selection import WindowConfig
 
     return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector,
-               window=WindowConfig(width=args.window_width, allocation=args.window_allocation),
+               window=WindowConfig(width=args.window_width, allocation=args.window_allocation, windows=args.windows),
                window_scorer=_window_scorer(args))
 
 

@@ -106,6 +106,9 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
                    help="selected_text: one window per passage, or wherever the scorer puts the answer "
                         "(auto: global with a scorer)")
+    p.add_argument("--windows", type=int, default=None,
+                   help="selected_text, window compressed: windows per question under global allocation "
+                        "(default: one per retrieved passage)")
     p.add_argument("--window-scorer", default=None,
                    help="selected_text, wordpieces compressed: window scorer folder, or 'none' for the untrained "
                         "rule (default: shipped)")
@@ -127,7 +130,7 @@ def _ask(args) -> int:
     # compressed too: the shipped (wordpieces) projector reads the windows the scorer selects
     if args.mode in ("selected_text", "compressed") and args.window_scorer != "none":
         scorer = args.window_scorer or default_window_scorer_dir()
-    window = WindowConfig(width=args.window_width, allocation=args.window_allocation)
+    window = WindowConfig(width=args.window_width, allocation=args.window_allocation, windows=args.windows)
     rag = RAG(index=index, llm=args.llm, projector=projector, window=window,
               window_scorer=scorer)
     answer = rag.ask(args.question, k=args.k, mode=args.mode, max_new_tokens=args.max_new_tokens)

@@ -49,14 +49,17 @@ class WindowConfig:
     moves forward. ``max_length``: wordpieces read per passage or question, capped at the embedder's
     ``max_seq_length`` (the rest of a longer passage is never selected). ``allocation``: ``"per_passage"`` (one
     window in each passage), ``"global"`` (the same number of windows wherever a trained scorer puts the most
-    answer mass; needs a scorer), or ``"auto"``: global with a scorer, per passage without. Measured: docs/results.md,
-    "A trained window scorer".
+    answer mass; needs a scorer), or ``"auto"``: global with a scorer, per passage without. ``windows``: how many
+    windows global allocation spends per question (``None``: one per retrieved passage), so the budget
+    (``windows * width`` wordpieces) need not follow k. Measured: docs/results.md, "A trained window scorer" and
+    "Wider and more windows".
     """
 
     width: int | None = None
     shift: float = 1 / 3
     max_length: int = 256
     allocation: str = "auto"
+    windows: int | None = None
 
     def __post_init__(self) -> None:
         if self.allocation not in ALLOCATIONS:
@@ -65,11 +68,17 @@ class WindowConfig:
             raise ValueError(f"WindowConfig.width must be >= 1 wordpiece, got {self.width}")
         if not 0.0 <= self.shift < 1.0:
             raise ValueError(f"WindowConfig.shift must be in [0, 1), got {self.shift}")
+        if self.windows is not None and self.windows < 1:
+            raise ValueError(f"WindowConfig.windows must be >= 1 window per question, got {self.windows}")
 
     def resolved(self, with_scorer: bool) -> WindowConfig:
         """This config with ``width`` and ``allocation`` settled for use with or without a scorer."""
         width = self.width or (SCORER_WIDTH if with_scorer else RULE_WIDTH)
         allocation = self.allocation if self.allocation != "auto" else ("global" if with_scorer else "per_passage")
+        if self.windows is not None and allocation != "global":
+            raise ValueError(f"WindowConfig.windows={self.windows} sets the budget of global allocation, but "
+                             f"allocation is '{allocation}' (one window per passage). Fix: pass a window scorer "
+                             "with allocation 'global' or 'auto', or leave windows=None")
         return replace(self, width=width, allocation=allocation)
 
 
@@ -225,7 +234,7 @@ def window_spans(questions: Sequence[TokenStates], passages: Sequence[Sequence[T
     logits = iter(scorer.answer_logits([q for q, _ in pairs], [p for _, p in pairs]))
     per_question = [[next(logits) for _ in ps] for ps in passages]
     if config.allocation == "global":
-        return [allocate_windows(xs, config.width) for xs in per_question]
+        return [allocate_windows(xs, config.width, config.windows) for xs in per_question]
     return [[[window_span(torch.softmax(x, 0), config, shift=0.0)] for x in xs] for xs in per_question]
 
 

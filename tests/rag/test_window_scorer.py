@@ -81,6 +81,24 @@ def test_global_allocation_without_a_scorer_is_refused():
         WindowConfig(allocation="everywhere")
 
 
+@pytest.mark.parametrize("windows", [1, 2, 5])
+def test_global_allocation_spends_the_window_budget_it_is_given_whatever_k(windows):
+    passages = [[TokenStates(_states(30), None, []), TokenStates(_states(30), None, [])]]
+    question = [TokenStates(_states(3), None, [])]
+    spans = window_spans(question, passages, WindowConfig(width=4, windows=windows), _PeakScorer([9, 20]))[0]
+    assert sum(b - a for per_passage in spans for a, b in per_passage) == 4 * windows
+    peaks_covered = sum(any(a <= peak < b for a, b in per_passage) for peak, per_passage in zip([9, 20], spans))
+    assert peaks_covered == min(windows, 2)  # the answer mass is spent first
+
+
+def test_a_window_budget_without_global_allocation_is_refused():
+    passages = [[TokenStates(_states(20), None, [])]]
+    with pytest.raises(ValueError, match="global"):
+        window_spans([TokenStates(_states(3), None, [])], passages, WindowConfig(windows=2), None)
+    with pytest.raises(ValueError, match="windows"):
+        WindowConfig(windows=0)
+
+
 @pytest.mark.parametrize("allocation", ["per_passage", "global"])
 def test_select_windows_with_a_scorer_cuts_substrings(tiny_embedder, tiny_corpus_records, allocation):
     texts = [r["text"] for r in tiny_corpus_records[:4]]
