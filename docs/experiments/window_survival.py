@@ -1,7 +1,7 @@
 """How often the gold answer survives in the selected windows of the retrieved passages (no LLM).
 
     python docs/experiments/window_survival.py W ... [--scorer SCORER_DIR ...]
-    python docs/experiments/window_survival.py 8 10 12 --scorer rag/weights/window_scorer --global-only \\
+    python docs/experiments/window_survival.py 6 8 12 --scorer rag/weights/window_scorer --global-only \\
         --k 3 5 --windows 3 4 --limit 5000
 
 For each question set of docs/results.md (a seeded sample, default 200 questions of seed 0; top-k retrieval over
@@ -21,7 +21,7 @@ from eval.datasets import load_qa
 from eval.metrics import has_answer
 from eval.runner import select_records
 from indexer import load_embedder
-from rag.selection import WindowConfig, selected_windows
+from rag.selection import TokenStates, WindowConfig, token_states, windows_of_states
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 from rag.window_scorer import WindowScorer
 
@@ -38,9 +38,10 @@ def arms(scorer_dirs: list[str], global_only: bool) -> list[tuple[str, WindowSco
     return out
 
 
-def survival(embedder, selected, texts: list[list[str]], config: WindowConfig, scorer) -> tuple[float, float]:
+def survival(embedder, selected, texts: list[list[str]], states: list[list[TokenStates]], config: WindowConfig,
+             scorer) -> tuple[float, float]:
     """Share of questions whose answer is in their windows, and wordpieces read per question."""
-    windows = selected_windows(embedder, [r.question for r in selected], texts, config, scorer)
+    windows = windows_of_states(embedder, [r.question for r in selected], texts, states, config, scorer)
     found = [has_answer(" ".join(w.text for w in ws), r.answers) for ws, r in zip(windows, selected)]
     return float(np.mean(found)), float(np.mean([sum(w.span[1] - w.span[0] for w in ws) for ws in windows]))
 
@@ -53,8 +54,11 @@ def main(args: argparse.Namespace) -> None:
         selected = select_records(records, args.limit, args.seed)
         index = dataset_index(records, embedder=embedder, progress=False)
         hits = index.search([r.question for r in selected], k=max(args.k))
+        distinct = sorted({h.text for hs in hits for h in hs})
+        computed = dict(zip(distinct, token_states(embedder, distinct)))  # once, not once per setting
         for k in args.k:
             texts = [[h.text for h in hs[:k]] for hs in hits]
+            states = [[computed[t] for t in ts] for ts in texts]
             full = np.mean([has_answer(" ".join(t), r.answers) for t, r in zip(texts, selected)])
             print(f"{name}, {len(selected)} questions, k={k}: full passages {full:.3f}", flush=True)
             for width in args.widths:
@@ -62,7 +66,7 @@ def main(args: argparse.Namespace) -> None:
                     budgets = args.windows if allocation == "global" else [None]
                     for n in budgets:
                         config = WindowConfig(width=width, allocation=allocation, windows=n)
-                        rate, pieces = survival(embedder, selected, texts, config, scorer)
+                        rate, pieces = survival(embedder, selected, texts, states, config, scorer)
                         budget = f" windows={n or k}" if allocation == "global" else ""
                         print(f"  W={width}{budget} {label}: {rate:.3f} ({pieces:.1f} wordpieces)", flush=True)
 
