@@ -72,7 +72,8 @@ class WindowConfig:
             raise ValueError(f"WindowConfig.windows must be >= 1 window per question, got {self.windows}")
 
     def resolved(self, with_scorer: bool) -> WindowConfig:
-        """This config with ``width`` and ``allocation`` settled for use with or without a scorer."""
+        """This config with ``width`` and ``allocation`` settled for use with or without a scorer (a ``windows``
+        budget needs global allocation)."""
         width = self.width or (SCORER_WIDTH if with_scorer else RULE_WIDTH)
         allocation = self.allocation if self.allocation != "auto" else ("global" if with_scorer else "per_passage")
         if self.windows is not None and allocation != "global":
