@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 from pathlib import Path
 
 import torch
@@ -77,7 +78,7 @@ def emit_json(result: dict, out: str | None) -> None:
     text = json.dumps(result, indent=1)
     if out:
         Path(out).write_text(text)
-    print(text)
+    sys.stdout.write(text + "\n")  # the tools' result, not a log line: stdout stays parseable JSON
 
 
 def main(argv: list[str] | None = None) -> int:
