@@ -59,7 +59,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="selected_text: one window per passage, or the same number of windows wherever the "
                         "window scorer puts the most answer mass (needs a scorer); auto: global with a scorer")
     g.add_argument("--windows", type=int, default=None,
-                   help="selected_text, window compressed: windows per question under global allocation "
+                   help="selected_text, wordpieces compressed: windows per question under global allocation "
                         "(default: one per retrieved passage)")
     g.add_argument("--window-scorer", default="auto",
                    help="selected_text: window scorer folder, 'none' (untrained max-sim rule), or 'auto' (the "

@@ -107,7 +107,7 @@ def _add_ask_command(sub) -> None:
                    help="selected_text: one window per passage, or wherever the scorer puts the answer "
                         "(auto: global with a scorer)")
     p.add_argument("--windows", type=int, default=None,
-                   help="selected_text, window compressed: windows per question under global allocation "
+                   help="selected_text, wordpieces compressed: windows per question under global allocation "
                         "(default: one per retrieved passage)")
     p.add_argument("--window-scorer", default=None,
                    help="selected_text, wordpieces compressed: window scorer folder, or 'none' for the untrained "

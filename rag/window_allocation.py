@@ -5,7 +5,8 @@ trained :class:`~rag.window_scorer.WindowScorer` scores every wordpiece of every
 wordpieces of *all* k passages together makes those scores comparable across passages, and the k windows go,
 greedily and without overlap, to the ``width``-wordpiece stretches with the most answer mass, so the best
 passage may get two windows and a passage none (it is then left out of the prompt). The budget, k windows of
-``width`` wordpieces, is the same as per-passage selection.
+``width`` wordpieces, is the same as per-passage selection unless ``n_windows`` (``WindowConfig.windows``) sets
+another.
 """
 
 from __future__ import annotations
