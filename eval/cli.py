@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.cli_window_args import add_window_args
+
 logger = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
@@ -53,17 +55,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("benchmark")
     g.add_argument("--modes", nargs="+", choices=MODE_CHOICES, default=["closed_book", "full_text", "compressed"])
-    g.add_argument("--window-width", type=int, default=None,
-                   help="selected_text: embedder wordpieces per window (default 8 with a window scorer, 14 without)")
-    g.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
-                   help="selected_text: one window per passage, or the same number of windows wherever the "
-                        "window scorer puts the most answer mass (needs a scorer); auto: global with a scorer")
-    g.add_argument("--windows", type=int, default=None,
-                   help="selected_text, wordpieces compressed: windows per question under global allocation "
-                        "(default: one per retrieved passage)")
-    g.add_argument("--window-scorer", default="auto",
-                   help="selected_text: window scorer folder, 'none' (untrained max-sim rule), or 'auto' (the "
-                        "shipped one with the default embedder)")
+    add_window_args(g)
     g.add_argument("--k", nargs="+", type=int, default=None,
                    help="passages per question (default 3); with --timing-only, several (default 1 5 10)")
     g.add_argument("--limit", type=int, help="first N questions after a seeded shuffle")
@@ -142,21 +134,6 @@ def _projector(args: argparse.Namespace) -> Any:
     return Projector.from_pretrained(args.projector)
 
 
-def _window_scorer(args: argparse.Namespace) -> Any:
-    """The window scorer folder for selected_text, or None (the untrained max-sim rule)."""
-    if args.window_scorer == "none":
-        return None
-    if args.window_scorer == "auto":
-        if args.embedder:
-            logger.warning("--window-scorer auto: no shipped scorer for a non-default embedder; selected_text "
-                           "uses the untrained rule. Fix: pass --window-scorer DIR from `squeezerag train-windows`.")
-            return None
-        from rag.demo_index import default_window_scorer_dir
-
-        return default_window_scorer_dir()
-    return args.window_scorer
-
-
 def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
     """The RAG for a bench run: index from --index or from the dataset's contexts, LLM, projector."""
     from rag import RAG
@@ -170,11 +147,10 @@ def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
         index = dataset_index(records, embedder=args.embedder, encodings=encodings, progress=progress)
     else:
         index = args.index
-    from rag.selection import WindowConfig
+    from rag.cli_window_args import window_config, window_scorer_dir
 
-    return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector,
-               window=WindowConfig(width=args.window_width, allocation=args.window_allocation, windows=args.windows),
-               window_scorer=_window_scorer(args))
+    return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector, window=window_config(args),
+               window_scorer=window_scorer_dir(args, custom_embedder=bool(args.embedder)))
 
 
 def _benchmark(args: argparse.Namespace) -> int:

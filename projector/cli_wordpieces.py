@@ -66,6 +66,11 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--reading-weight", type=float, default=0.0,
                    help="reader_tokens: add this x KL(exact-token prompt || soft prompt) at every position from the "
                         "first soft token, so the LLM reads each soft token as its own token (e.g. 1.0)")
+    p.add_argument("--reading-prompt", type=int, default=0, metavar="N",
+                   help="learn N soft tokens written before the first window: a reading instruction tuned with the "
+                        "frozen LLM, counted as context tokens (0: none)")
+    p.add_argument("--freeze-projector", action="store_true",
+                   help="with --reading-prompt and --init-from: train only the reading prompt")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--init-from", default=None,
                    help="continue from this projector folder (same encoding; skips alignment), e.g. the shipped one")
@@ -87,11 +92,11 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         split_at_wordpieces=args.split_at_wordpieces, token_layers=args.token_layers,
         demo_passages=args.demo_passages, lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers,
         cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
-        k=args.k, window_width=args.window_width, init_from=args.init_from,
+        k=args.k, window_width=args.window_width, init_from=args.init_from, reading_prompt=args.reading_prompt,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
-                              reading_weight=args.reading_weight,
+                              reading_weight=args.reading_weight, freeze_projector=args.freeze_projector,
                               checkpoint_every=args.checkpoint_every, seed=args.seed))
     out = run_wordpiece_recipe(config, args.out, progress=not args.quiet, until=args.until)
     print(f"Projector run at {out}")

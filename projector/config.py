@@ -43,6 +43,9 @@ class ProjectorConfig(JsonConfig):
     split_at_wordpieces: bool = False
     # Window encodings only: the embedder layers read per wordpiece, "last" or "all" (rag.selection.TOKEN_LAYERS).
     token_layers: str = LAST_LAYER
+    # Window encodings only: learned soft tokens written before the first window (prompt tuning: how the frozen
+    # LLM should read the windows' soft tokens, learned with it; counted as context tokens). 0: none.
+    reading_prompt: int = 0
     prompt_version: str = ""
     training: dict = field(default_factory=dict)
 
@@ -57,6 +60,9 @@ class ProjectorConfig(JsonConfig):
             if getattr(self, flag) and self.memory_encoding != READER_TOKENS:
                 raise ValueError(f"{flag} applies to '{READER_TOKENS}' projectors only, not '{self.memory_encoding}'")
         check_token_layers(self.token_layers)
+        if self.reading_prompt < 0 or (self.reading_prompt and self.memory_encoding not in WINDOW_ENCODINGS):
+            raise ValueError(f"reading_prompt={self.reading_prompt}: a reading prompt is a count >= 0 of learned "
+                             f"tokens before the windows of {WINDOW_ENCODINGS} projectors, not '{self.memory_encoding}'")
         if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
             raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "
                              f"only, not '{self.memory_encoding}'")

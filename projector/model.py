@@ -37,12 +37,22 @@ def window_soft_tokens(projector: Projector, windows: Sequence[Window],
         return torch.zeros((0, config.d_model), device=projector.device), []
     if not config.reads_reader_tokens:
         states = torch.cat([w.states for w in windows]).to(projector.device)
-        return projector(states[None]).reshape(-1, config.d_model), [len(w.states) for w in windows]
+        soft = projector(states[None]).reshape(-1, config.d_model)
+        return with_reading_prompt(projector, soft, [len(w.states) for w in windows])
     inputs = window_reader_inputs(config, windows, tokenizer)
     states = torch.cat([x.states for x in inputs]).to(projector.device)
     pieces = torch.cat([x.pieces for x in inputs]).to(projector.device)
     soft = projector(states[None], pieces[None]).reshape(-1, config.d_model)
-    return soft, [len(x.pieces) for x in inputs]
+    return with_reading_prompt(projector, soft, [len(x.pieces) for x in inputs])
+
+
+def with_reading_prompt(projector: Projector, soft: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, list[int]]:
+    """``soft`` ``(sum n_i, d_model)`` with the projector's learned reading prompt ``(reading_prompt, d_model)``
+    in front, counted in the first window's block (so the prompt reads: instruction, prompt, first window)."""
+    if projector.reading_prompt is None:
+        return soft, sizes
+    return torch.cat([projector.reading_prompt.to(soft.dtype), soft]), [sizes[0] + len(projector.reading_prompt),
+                                                                        *sizes[1:]]
 
 
 def window_reader_inputs(config: ProjectorConfig, windows: Sequence[Window], tokenizer: Any) -> list[ReaderTokenInputs]:
@@ -79,6 +89,19 @@ class Projector(nn.Module):
         self.piece_embedding = nn.Embedding(config.piece_rows, config.d_embed) if config.max_pieces else None
         if self.piece_embedding is not None:
             nn.init.zeros_(self.piece_embedding.weight)
+        # Window encodings: learned rows in the LLM's input space before the first window, free of the output
+        # norm (prompt tuning). Random at the target norm until init_reading_prompt puts real tokens there.
+        self.reading_prompt = nn.Parameter(F.normalize(torch.randn(config.reading_prompt, config.d_model), dim=-1)
+                                           * config.target_norm) if config.reading_prompt else None
+
+    def init_reading_prompt(self, token_embeddings: torch.Tensor) -> None:
+        """Start the reading prompt from real token embeddings ``(n, d_model)``, repeated to its length (prompt
+        tuning trains better from words than from noise)."""
+        if self.reading_prompt is None or not len(token_embeddings):
+            raise ValueError("init_reading_prompt needs a projector with reading_prompt > 0 and at least one token")
+        rows = token_embeddings.repeat(-(-len(self.reading_prompt) // len(token_embeddings)), 1)
+        with torch.no_grad():
+            self.reading_prompt.copy_(rows[:len(self.reading_prompt)])
 
     @property
     def device(self) -> torch.device:
@@ -109,10 +132,12 @@ class Projector(nn.Module):
         model.load_weights_from(directory)
         return model.to(device).eval()
 
-    def load_weights_from(self, path: str | Path) -> None:
+    def load_weights_from(self, path: str | Path, new_reading_prompt: bool = False) -> None:
         """Start from another projector's weights: a ``save_pretrained`` folder or a training checkpoint.
 
-        Used to continue training (e.g. the shipped default on your own corpus). Shapes must match.
+        Used to continue training (e.g. the shipped default on your own corpus). Shapes must match; with
+        ``new_reading_prompt`` a projector without a reading prompt may start one that has it (the prompt keeps
+        its own start).
         """
         path = Path(path)
         if (path / WEIGHTS_FILE).exists():
@@ -125,10 +150,11 @@ class Projector(nn.Module):
         mine = self.state_dict()
         bad = [f"{k}: {tuple(v.shape)} vs {tuple(mine[k].shape)}" for k, v in state.items()
                if k in mine and v.shape != mine[k].shape]
-        if bad or set(state) != set(mine):
+        missing = set(mine) - set(state) - ({"reading_prompt"} if new_reading_prompt else set())
+        if bad or missing or set(state) - set(mine):
             raise ProjectorMismatchError(f"cannot initialise from {path}: shapes differ ({'; '.join(bad) or 'keys'})"
                                          "; use a projector with the same encoding, tokens per vector and hidden size")
-        self.load_state_dict({k: v.float() for k, v in state.items()})
+        self.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
 
     def fingerprint(self) -> str:
         """sha256 over config and weights: identifies the projector in benchmark configs."""

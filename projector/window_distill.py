@@ -56,6 +56,8 @@ class DistillConfig:
     # reader_tokens only: weight of KL(exact-token twin || student) at every position from the first soft token
     # (projector.reading_distill); 0 trains on the answer tokens alone
     reading_weight: float = 0.0
+    # train only the projector's reading prompt (prompt tuning on a finished projector); the rest stays as loaded
+    freeze_projector: bool = False
     grad_clip: float = 1.0
     checkpoint_every: int = 50
     val_questions: int = 64
@@ -165,6 +167,12 @@ def distill(projector: Projector, llm: LLM, train: Sequence[WindowExample], val:
     rerun with the same settings resumes from it (``until``: stop this call after that step). Returns the
     history: training loss parts per step and validation loss at every checkpoint."""
     checkpoint = Path(out_dir) / "checkpoint"
+    if config.freeze_projector:
+        if projector.reading_prompt is None:
+            raise ValueError("freeze_projector trains only the reading prompt, and this projector has none: "
+                             "build it with reading_prompt > 0 (--reading-prompt N)")
+        for name, p in projector.named_parameters():
+            p.requires_grad_(name == "reading_prompt")
     params = [p for p in projector.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     step, history = 0, []

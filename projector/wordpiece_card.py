@@ -49,6 +49,10 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"and the held-out second set ({', '.join(recipe['held_out'])}).",
         *([f"- Continued from `{recipe['init_from']}` (alignment below is that projector's; the distillation table "
            "is this run's)."] if recipe.get("init_from") else []),
+        *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, started from "
+           "the embeddings of a short instruction"
+           + (" and trained alone (the projector frozen)" if distill.get("freeze_projector") else "") + "."]
+          if config.reading_prompt else []),
         "", "## 1. Alignment (no LLM in the loop)", "",
         f"Each {unit}'s soft token is pulled (cosine) towards {target}: {rows:,} {unit}s of {align['texts']:,} "
         "passages (training "
@@ -96,7 +100,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"{'--split-at-wordpieces ' if config.split_at_wordpieces else ''}--hidden {config.hidden} "
         f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
         + (f" --reading-weight {reading}" if reading else "")
-        + (f" --init-from {recipe['init_from']}" if recipe.get("init_from") else ""),
+        + (f" --init-from {recipe['init_from']}" if recipe.get("init_from") else "")
+        + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
+        + (" --freeze-projector" if distill.get("freeze_projector") else ""),
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: `docs/results.md` in the "
         "squeezerag repository, \"Soft tokens from the selected windows\".",

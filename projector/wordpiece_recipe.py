@@ -32,7 +32,7 @@ from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples, with_gold_passage
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
-from rag.prompt import PROMPT_VERSION
+from rag.prompt import PROMPT_VERSION, READING_PROMPT_START
 from rag.selection import LAST_LAYER, WindowConfig, check_token_layers, projector_input_dim
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
@@ -72,6 +72,7 @@ class WordpieceRecipeConfig:
     k: int = 3
     window_width: int | None = None
     init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
+    reading_prompt: int = 0  # learned soft tokens before the first window (ProjectorConfig.reading_prompt)
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -82,6 +83,12 @@ class WordpieceRecipeConfig:
         if self.distill.reading_weight and self.encoding != READER_TOKENS:
             raise ValueError("reading distillation (distill.reading_weight) needs --encoding reader_tokens: only "
                              "that encoding writes one soft token per reader token")
+        if self.distill.reading_weight and self.reading_prompt:
+            raise ValueError("reading distillation compares each soft token with its exact token, and a reading "
+                             "prompt has none: use --reading-weight or --reading-prompt, not both")
+        if self.distill.freeze_projector and not (self.reading_prompt and self.init_from):
+            raise ValueError("--freeze-projector trains only a reading prompt on a finished projector: pass "
+                             "--reading-prompt N and --init-from a projector folder")
 
 
 def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,
@@ -111,9 +118,12 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         hidden=config.hidden, memory_encoding=config.encoding, embedder_id=embedder.id, llm_id=llm.id,
         target_norm=llm.embedding_norm, max_pieces=config.max_pieces if reader_tokens else 0,
         token_layers=config.token_layers, read_case=config.read_case,
-        split_at_wordpieces=config.split_at_wordpieces))
+        split_at_wordpieces=config.split_at_wordpieces, reading_prompt=config.reading_prompt))
+    if config.reading_prompt:
+        start = llm.tokenizer(READING_PROMPT_START, add_special_tokens=False, return_tensors="pt").input_ids[0]
+        projector.init_reading_prompt(llm.embed(start.to(llm.device)).float())
     if config.init_from:
-        projector.load_weights_from(config.init_from)
+        projector.load_weights_from(config.init_from, new_reading_prompt=True)
         alignment = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE).training["alignment"]
     else:
         alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)

@@ -14,6 +14,8 @@ import logging
 import os
 import sys
 
+from rag.cli_window_args import add_window_args
+
 
 def _configure(args: argparse.Namespace) -> None:
     quiet = getattr(args, "quiet", False)
@@ -100,18 +102,7 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--llm", default=None, help="Hugging Face causal LM name or path (default: bundled SmolLM2)")
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
-    p.add_argument("--window-width", type=int, default=None,
-                   help="selected_text, wordpieces compressed: embedder wordpieces per window (default 8 with a "
-                        "window scorer, 14 without)")
-    p.add_argument("--window-allocation", default="auto", choices=["auto", "per_passage", "global"],
-                   help="selected_text: one window per passage, or wherever the scorer puts the answer "
-                        "(auto: global with a scorer)")
-    p.add_argument("--windows", type=int, default=None,
-                   help="selected_text, wordpieces compressed: windows per question under global allocation "
-                        "(default: one per retrieved passage)")
-    p.add_argument("--window-scorer", default=None,
-                   help="selected_text, wordpieces compressed: window scorer folder, or 'none' for the untrained "
-                        "rule (default: shipped)")
+    add_window_args(p)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--quiet", action="store_true")
@@ -120,19 +111,15 @@ def _add_ask_command(sub) -> None:
 
 def _ask(args) -> int:
     from rag.cli_demo import print_answer
-    from rag.demo_index import default_projector_dir, default_window_scorer_dir, ensure_demo_index
+    from rag.cli_window_args import window_config, window_scorer_dir
+    from rag.demo_index import default_projector_dir, ensure_demo_index
     from rag.pipeline import RAG
-    from rag.selection import WindowConfig
 
     index = args.index or ensure_demo_index(progress=not args.quiet)
     projector = args.projector or (default_projector_dir() if args.mode == "compressed" else None)
-    scorer = None
-    # compressed too: the shipped (wordpieces) projector reads the windows the scorer selects
-    if args.mode in ("selected_text", "compressed") and args.window_scorer != "none":
-        scorer = args.window_scorer or default_window_scorer_dir()
-    window = WindowConfig(width=args.window_width, allocation=args.window_allocation, windows=args.windows)
-    rag = RAG(index=index, llm=args.llm, projector=projector, window=window,
-              window_scorer=scorer)
+    # compressed too: the shipped (window) projector reads the windows the scorer selects
+    scorer = window_scorer_dir(args) if args.mode in ("selected_text", "compressed") else None
+    rag = RAG(index=index, llm=args.llm, projector=projector, window=window_config(args), window_scorer=scorer)
     answer = rag.ask(args.question, k=args.k, mode=args.mode, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))

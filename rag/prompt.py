@@ -24,6 +24,8 @@ SYSTEM = "You answer questions with a short phrase, using the background when it
 QA_WITH_CONTEXT = "Background:\n{context}\n\nQuestion: {question}\nAnswer with a few words."
 QA_CLOSED_BOOK = "Question: {question}\nAnswer with a few words."
 DOC_SEPARATOR = "\n"
+# What a window projector's learned reading prompt starts as (projector.model.Projector.init_reading_prompt).
+READING_PROMPT_START = "Words from the passages, in order:"
 # Stage-1 (paraphrase pretraining) instructions: several phrasings so the projector learns content,
 # not one instruction's quirks (xRAG uses "... means the same as").
 PARAPHRASE_INSTRUCTIONS = (

@@ -49,6 +49,8 @@ def test_a_reader_tokens_projector_needs_pieces_and_they_change_its_output(tiny_
     ({"memory_encoding": "pooled", "token_layers": "all"}, "window encodings"),
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "read_case": True}, "read_case"),
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "split_at_wordpieces": True}, "split_at_wordpieces"),
+    ({"memory_encoding": "segments:2", "reading_prompt": 4}, "reading prompt"),
+    ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": -1}, "reading prompt"),
 ])
 def test_window_encodings_refuse_settings_they_cannot_use(tiny_llm, overrides, needle):
     with pytest.raises(ValueError, match=needle):
@@ -93,3 +95,36 @@ def test_init_from_other_shape_is_refused(tiny_llm, tmp_path):
         make_projector(tiny_llm).load_weights_from(tmp_path / "p")
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         make_projector(tiny_llm).load_weights_from(tmp_path)
+
+
+def _window(text: str, n_states: int):
+    import numpy as np
+
+    from rag.selection import Window
+
+    return Window(passage=0, span=(0, n_states), text=text, states=torch.randn(n_states, 16),
+                  offsets=np.array([[i, i + 1] for i in range(n_states)]))
+
+
+def test_a_reading_prompt_comes_before_the_first_window_and_counts_in_its_block(tiny_llm, tmp_path):
+    from projector.model import window_soft_tokens
+
+    torch.manual_seed(0)
+    windows = [_window("abc", 3), _window("de", 2)]
+    plain = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces").eval()
+    plain.save_pretrained(tmp_path / "plain")
+    prompted = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4).eval()
+    with pytest.raises(ProjectorMismatchError, match="keys"):  # a saved projector loads strictly
+        prompted.load_weights_from(tmp_path / "plain")
+    start = tiny_llm.embed(torch.tensor([5, 6, 7])).float()
+    prompted.init_reading_prompt(start)
+    prompted.load_weights_from(tmp_path / "plain", new_reading_prompt=True)  # keeps the prompt's own start
+    torch.testing.assert_close(prompted.reading_prompt.detach(), torch.cat([start, start[:1]]))
+
+    soft, sizes = window_soft_tokens(plain, windows)
+    with_prompt, prompted_sizes = window_soft_tokens(prompted, windows)
+    assert sizes == [3, 2] and prompted_sizes == [3 + 4, 2]
+    assert torch.equal(with_prompt, torch.cat([prompted.reading_prompt, soft]))
+    prompted.save_pretrained(tmp_path / "prompted")
+    again = Projector.from_pretrained(tmp_path / "prompted")
+    assert torch.equal(again.reading_prompt, prompted.reading_prompt) and again.config.reading_prompt == 4

@@ -132,3 +132,16 @@ def test_reading_distillation_step_lowers_the_reading_loss(examples, tiny_llm, t
 def test_reading_distillation_refuses_a_wordpieces_projector(examples, tiny_llm, tiny_embedder):
     with pytest.raises(ValueError, match="reader_tokens"):
         distill_loss(tiny_llm, _projector(tiny_llm, tiny_embedder), examples, DistillConfig(reading_weight=1.0))
+
+
+def test_freezing_the_projector_trains_the_reading_prompt_alone(examples, tiny_llm, tiny_embedder, tmp_path):
+    torch.manual_seed(0)
+    projector = make_projector(tiny_llm, d_embed=tiny_embedder.token_dim, tokens_per_vector=1,
+                               memory_encoding=WORDPIECES, reading_prompt=2)
+    before = {k: v.clone() for k, v in projector.state_dict().items()}
+    config = DistillConfig(steps=2, batch_size=2, warmup=1, lr=1e-2, freeze_projector=True, val_questions=0)
+    distill(projector, tiny_llm, examples, [], config, tmp_path, progress=False)
+    changed = {k for k, v in projector.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"reading_prompt"}
+    with pytest.raises(ValueError, match="reading prompt"):
+        distill(_projector(tiny_llm, tiny_embedder), tiny_llm, examples, [], config, tmp_path / "b", progress=False)

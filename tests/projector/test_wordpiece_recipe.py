@@ -91,18 +91,24 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     reproduced = "--align-vocabulary-weight 1.0 --align-temperature 0.05" in card
     assert reproduced == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
     assert training["distill_environment"]["device"] == "cpu" and "Distilled on cpu with the LLM in" in card
-    # continuing from it skips alignment and says so on the card (reader tokens: with reading distillation)
+    # continuing from it skips alignment and says so on the card (reader tokens: with reading distillation;
+    # wordpieces: a reading prompt trained alone)
     reading = 1.0 if encoding == "reader_tokens" else 0.0
+    prompt = 0 if reading else 2
     more = run_wordpiece_recipe(
-        WordpieceRecipeConfig(**{**vars(config), "init_from": str(final), "distill": DistillConfig(
-            steps=1, batch_size=2, val_questions=2, reading_weight=reading)}),
+        WordpieceRecipeConfig(**{**vars(config), "init_from": str(final), "reading_prompt": prompt,
+                                 "distill": DistillConfig(steps=1, batch_size=2, val_questions=2, lr=1e-2, warmup=1,
+                                                          reading_weight=reading, freeze_projector=bool(prompt))}),
         tmp_path / "more", progress=False)
     assert not (tmp_path / "more" / "aligned").exists()
     card = (more / "README.md").read_text()
     assert f"Continued from `{final}`" in card and f"--init-from {final}" in card
     assert ("--reading-weight 1.0" in card) == ("val reading KL |" in card) == bool(reading)
+    assert ("--reading-prompt 2 --freeze-projector" in card) == ("Reading prompt: 2 learned" in card) == bool(prompt)
     before = dict(Projector.from_pretrained(final).state_dict())
-    assert any(not torch.equal(v, before[k]) for k, v in Projector.from_pretrained(more).state_dict().items())
+    after = Projector.from_pretrained(more).state_dict()
+    changed = {k for k, v in after.items() if k not in before or not torch.equal(v, before[k])}
+    assert changed and (changed == {"reading_prompt"}) == bool(prompt)
 
 
 @pytest.mark.parametrize("field,value", [("encoding", "pooled"), ("token_layers", "first")])
@@ -114,3 +120,13 @@ def test_a_bad_recipe_setting_is_refused_before_anything_loads(field, value):
 def test_reading_distillation_is_refused_for_wordpieces():
     with pytest.raises(ValueError, match="needs --encoding reader_tokens"):
         WordpieceRecipeConfig(dataset="unused.json", encoding="wordpieces", distill=DistillConfig(reading_weight=1.0))
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    ({"reading_prompt": 4, "distill": DistillConfig(reading_weight=1.0)}, "not both"),
+    ({"reading_prompt": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
+    ({"init_from": "p", "distill": DistillConfig(freeze_projector=True)}, "--reading-prompt"),
+])
+def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
+    with pytest.raises(ValueError, match=needle):
+        WordpieceRecipeConfig(dataset="unused.json", encoding="reader_tokens", **overrides)
