@@ -4,6 +4,7 @@ Every soft token the projector writes is replaced by the exact input embedding o
 stands for, so the frozen LLM reads the selected windows verbatim, in the soft-window layout
 (``rag.prompt.soft_windows_message``), with the same windows, retrieval and token count as the projector. The
 gap between this and the projector is what its token fidelity costs (docs/results.md, "Every layer, not the last").
+A projector's learned reading prompt, if it has one, is kept in front of the exact tokens.
 
 Run it as ``squeezerag bench`` with a ``reader_tokens`` projector (its config only sets the layout)::
 
@@ -31,7 +32,9 @@ def perfect_window_tokens(projector, windows, tokenizer=None):
         raise SystemExit("perfect reader tokens need a 'reader_tokens' projector (--projector)")
     soft, sizes = projected_windows(projector, windows, tokenizer)
     ids = torch.cat([x.token_ids for x in window_reader_inputs(projector.config, windows, tokenizer)])
-    return vocabulary[0][ids].to(device=soft.device, dtype=soft.dtype), sizes
+    exact = vocabulary[0][ids].to(device=soft.device, dtype=soft.dtype)
+    # a learned reading prompt stays in front, as the projector writes it (it stands for no token)
+    return torch.cat([soft[:len(soft) - len(exact)], exact]), sizes
 
 
 def set_projector(rag, projector):
