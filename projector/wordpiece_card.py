@@ -60,7 +60,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f" and {align['lexicon_words']:,} whole words of the LLM's vocabulary, each read alone"
            if align.get("lexicon_words") else "")
         + (f"; {align['coverage_sentences']:,} sentences of the other summaries that hold an embedder wordpiece seen "
-           f"fewer than {recipe['coverage_min_count']} times" if align.get("coverage_sentences") else "")
+           + (f"fewer than {recipe['coverage_min_count']} times" if recipe.get("coverage_min_count")
+              else "rarely (the count is on that projector's card)") if align.get("coverage_sentences") else "")
         + (f"; {align['number_texts']:,} short texts spelling out numbers" if align.get("number_texts") else "")
         + f", {len(align['history'])} epochs.", "",
         *_alignment_table(align["history"]), "",
