@@ -71,6 +71,9 @@ def add_train_wordpieces_parser(sub) -> None:
                         "frozen LLM, counted as context tokens (0: none)")
     p.add_argument("--freeze-projector", action="store_true",
                    help="with --reading-prompt and --init-from: train only the reading prompt")
+    p.add_argument("--prompt-lr", type=float, default=None,
+                   help="with --reading-prompt: the prompt's learning rate when it trains beside the projector "
+                        "(default: --lr; prompt tuning usually wants ~10x the projector's)")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--init-from", default=None,
                    help="continue from this projector folder (same encoding; skips alignment), e.g. the shipped one")
@@ -97,6 +100,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
                               reading_weight=args.reading_weight, freeze_projector=args.freeze_projector,
+                              prompt_lr=args.prompt_lr,
                               checkpoint_every=args.checkpoint_every, seed=args.seed))
     out = run_wordpiece_recipe(config, args.out, progress=not args.quiet, until=args.until)
     print(f"Projector run at {out}")

@@ -58,6 +58,9 @@ class DistillConfig:
     reading_weight: float = 0.0
     # train only the projector's reading prompt (prompt tuning on a finished projector); the rest stays as loaded
     freeze_projector: bool = False
+    # lr of the reading prompt when it trains beside the projector (prompt tuning wants ~10x the projector's lr);
+    # None: lr
+    prompt_lr: float | None = None
     grad_clip: float = 1.0
     checkpoint_every: int = 50
     val_questions: int = 64
@@ -167,18 +170,14 @@ def distill(projector: Projector, llm: LLM, train: Sequence[WindowExample], val:
     rerun with the same settings resumes from it (``until``: stop this call after that step). Returns the
     history: training loss parts per step and validation loss at every checkpoint."""
     checkpoint = Path(out_dir) / "checkpoint"
-    if config.freeze_projector:
-        if projector.reading_prompt is None:
-            raise ValueError("freeze_projector trains only the reading prompt, and this projector has none: "
-                             "build it with reading_prompt > 0 (--reading-prompt N)")
-        for name, p in projector.named_parameters():
-            p.requires_grad_(name == "reading_prompt")
-    params = [p for p in projector.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    trainable = {name: p.requires_grad for name, p in projector.named_parameters()}
+    optimizer = distill_optimizer(projector, config)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    base_lrs = [group["base_lr"] for group in optimizer.param_groups]  # kept over a resume from older checkpoints
     step, history = 0, []
     if checkpoint.exists():
         state = load_checkpoint(checkpoint, projector, optimizer)
-        if state["config"] != asdict(config):
+        if {**asdict(DistillConfig()), **state["config"]} != asdict(config):  # a field added since: its default
             raise ValueError(f"{checkpoint} was written with other distillation settings ({state['config']}); "
                              "use the same settings to resume, or a new --out directory")
         step, history = state["step"], state["history"]
@@ -187,8 +186,8 @@ def distill(projector: Projector, llm: LLM, train: Sequence[WindowExample], val:
     bar = tqdm(total=end, initial=step, desc="distill", disable=not progress, unit="step")
     while step < end:
         projector.train()
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * lr_factor(step, config.steps, config.warmup)
+        for group, base_lr in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base_lr * lr_factor(step, config.steps, config.warmup)
         loss, parts = distill_loss(llm, projector, [train[i] for i in batch_rows(step, len(train), config)], config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -205,5 +204,27 @@ def distill(projector: Projector, llm: LLM, train: Sequence[WindowExample], val:
             save_checkpoint(checkpoint, projector, optimizer, {"step": step, "history": history,
                                                                "config": asdict(config)})
     bar.close()
+    for name, p in projector.named_parameters():  # freezing was for this run only
+        p.requires_grad_(trainable[name])
     projector.eval()
     return history
+
+
+def distill_optimizer(projector: Projector, config: DistillConfig) -> torch.optim.AdamW:
+    """AdamW over what this run trains: the projector at ``lr`` and its reading prompt at ``prompt_lr`` (each
+    group's ``base_lr``, scaled by the schedule), or the prompt alone with ``freeze_projector``."""
+    if config.freeze_projector and projector.reading_prompt is None:
+        raise ValueError("freeze_projector trains only the reading prompt, and this projector has none: "
+                         "build it with reading_prompt > 0 (--reading-prompt N)")
+    if config.prompt_lr is not None and projector.reading_prompt is None:
+        raise ValueError(f"prompt_lr={config.prompt_lr} sets the reading prompt's learning rate, and this projector "
+                         "has no reading prompt: build it with reading_prompt > 0 (--reading-prompt N)")
+    body = [p for name, p in projector.named_parameters()
+            if name != "reading_prompt" and p.requires_grad and not config.freeze_projector]
+    prompt = [projector.reading_prompt] if projector.reading_prompt is not None else []
+    groups = [{"params": body, "base_lr": config.lr},
+              {"params": prompt, "base_lr": config.lr if config.prompt_lr is None else config.prompt_lr}]
+    groups = [g for g in groups if g["params"]]
+    for name, p in projector.named_parameters():
+        p.requires_grad_(any(p is q for g in groups for q in g["params"]))
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)

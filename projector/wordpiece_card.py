@@ -51,7 +51,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            "is this run's)."] if recipe.get("init_from") else []),
         *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, started from "
            "the embeddings of a short instruction"
-           + (" and trained alone (the projector frozen)" if distill.get("freeze_projector") else "") + "."]
+           + (" and trained alone (the projector frozen)" if distill.get("freeze_projector") else "")
+           + (f", lr {distill['prompt_lr']} (the projector's: {distill['lr']})" if distill.get("prompt_lr") else "")
+           + "."]
           if config.reading_prompt else []),
         "", "## 1. Alignment (no LLM in the loop)", "",
         f"Each {unit}'s soft token is pulled (cosine) towards {target}: {rows:,} {unit}s of {align['texts']:,} "
@@ -87,28 +89,40 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
         "## Reproduce", "",
         "```bash",
-        f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding} "
-        f"--align-epochs {recipe['align']['epochs']}"
-        + (f" --align-vocabulary-weight {weight} --align-temperature {recipe['align']['temperature']}"
-           if weight else "") + f" --token-layers {config.token_layers} "
-        f"--demo-passages {recipe['demo_passages']}{' --lexicon' if recipe.get('lexicon') else ''} "
-        + (f"--coverage {recipe['coverage_min_count']} " if recipe.get("coverage_min_count") else "")
-        + ("--numbers " if recipe.get("numbers") else "")
-        + (f"--cloze {recipe['cloze']} " if recipe.get("cloze") else "")
-        + ("--gold-passage " if recipe.get("gold_passage") else "")
-        + ("--answer-windows " if recipe.get("answer_windows") else "")
-        + f"{'--read-case ' if config.read_case else ''}"
-        f"{'--split-at-wordpieces ' if config.split_at_wordpieces else ''}--hidden {config.hidden} "
-        f"--steps {distill['steps']} --batch-size {distill['batch_size']} --lr {distill['lr']}"
-        + (f" --reading-weight {reading}" if reading else "")
-        + (f" --init-from {recipe['init_from']}" if recipe.get("init_from") else "")
-        + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
-        + (" --freeze-projector" if distill.get("freeze_projector") else ""),
+        reproduce_command(config, recipe, distill),
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: `docs/results.md` in the "
         "squeezerag repository, \"Soft tokens from the selected windows\".",
     ]
     return "\n".join(lines) + "\n"
+
+
+def reproduce_command(config: ProjectorConfig, recipe: dict, distill: dict) -> str:
+    """The ``squeezerag train-wordpieces`` line that reproduces this run. A continued run (``init_from``) skips
+    alignment, so its alignment flags are left out: they would be ignored."""
+    align = recipe["align"]
+    weight = align.get("vocabulary_weight", 0.0)
+    continued = recipe.get("init_from")
+    alignment = "" if continued else (
+        f" --align-epochs {align['epochs']}"
+        + (f" --align-vocabulary-weight {weight} --align-temperature {align['temperature']}" if weight else "")
+        + (" --lexicon" if recipe.get("lexicon") else "")
+        + (f" --coverage {recipe['coverage_min_count']}" if recipe.get("coverage_min_count") else "")
+        + (" --numbers" if recipe.get("numbers") else ""))
+    return (f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding}"
+            + alignment + f" --token-layers {config.token_layers} --demo-passages {recipe['demo_passages']}"
+            + (f" --cloze {recipe['cloze']}" if recipe.get("cloze") else "")
+            + (" --gold-passage" if recipe.get("gold_passage") else "")
+            + (" --answer-windows" if recipe.get("answer_windows") else "")
+            + (" --read-case" if config.read_case else "")
+            + (" --split-at-wordpieces" if config.split_at_wordpieces else "")
+            + f" --hidden {config.hidden} --steps {distill['steps']} --batch-size {distill['batch_size']} "
+            f"--lr {distill['lr']}"
+            + (f" --reading-weight {distill['reading_weight']}" if distill.get("reading_weight") else "")
+            + (f" --init-from {continued}" if continued else "")
+            + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
+            + (" --freeze-projector" if distill.get("freeze_projector") else "")
+            + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else ""))
 
 
 def _alignment_table(history: list[dict]) -> list[str]:

@@ -89,6 +89,8 @@ class WordpieceRecipeConfig:
         if self.distill.freeze_projector and not (self.reading_prompt and self.init_from):
             raise ValueError("--freeze-projector trains only a reading prompt on a finished projector: pass "
                              "--reading-prompt N and --init-from a projector folder")
+        if self.distill.prompt_lr is not None and not self.reading_prompt:
+            raise ValueError("--prompt-lr is the reading prompt's learning rate: pass --reading-prompt N with it")
 
 
 def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,

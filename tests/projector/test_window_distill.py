@@ -1,9 +1,12 @@
+import json
+
 import pytest
 import torch
 from tiny_projector import make_projector
 
 from eval.records import QARecord
 from indexer.hit import Hit
+from projector.checkpoint import STATE_FILE
 from projector.config import READER_TOKENS, WORDPIECES
 from projector.losses import target_logits
 from projector.window_distill import DistillConfig, distill, distill_loss, window_examples, with_gold_passage
@@ -93,6 +96,13 @@ def test_distillation_resumes_to_the_same_state(examples, tiny_llm, tiny_embedde
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="other distillation settings"):
         distill(resumed, tiny_llm, examples, [], DistillConfig(steps=8, batch_size=2), tmp_path / "b", progress=False)
+    # a checkpoint written before a setting existed resumes as if it had that setting's default
+    state_file = tmp_path / "b" / "checkpoint" / STATE_FILE
+    meta = json.loads(state_file.read_text())
+    del meta["trainer"]["config"]["prompt_lr"]
+    state_file.write_text(json.dumps(meta))
+    assert len(distill(_projector(tiny_llm, tiny_embedder), tiny_llm, examples, examples[:2], config, tmp_path / "b",
+                       progress=False)) == 4
 
 
 def test_reading_loss_is_zero_when_soft_tokens_are_the_exact_tokens(examples, tiny_llm, tiny_embedder):
@@ -143,5 +153,21 @@ def test_freezing_the_projector_trains_the_reading_prompt_alone(examples, tiny_l
     distill(projector, tiny_llm, examples, [], config, tmp_path, progress=False)
     changed = {k for k, v in projector.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"reading_prompt"}
+    assert all(p.requires_grad for p in projector.parameters())  # frozen for that run only
     with pytest.raises(ValueError, match="reading prompt"):
+        distill(_projector(tiny_llm, tiny_embedder), tiny_llm, examples, [], config, tmp_path / "b", progress=False)
+
+
+@pytest.mark.parametrize("lr,prompt_lr", [(1e-2, 0.0), (0.0, 1e-2)])
+def test_the_reading_prompt_trains_at_its_own_rate_beside_the_projector(examples, tiny_llm, tiny_embedder, tmp_path,
+                                                                        lr, prompt_lr):
+    torch.manual_seed(0)
+    projector = make_projector(tiny_llm, d_embed=tiny_embedder.token_dim, tokens_per_vector=1,
+                               memory_encoding=WORDPIECES, reading_prompt=2)
+    before = {k: v.clone() for k, v in projector.state_dict().items()}
+    config = DistillConfig(steps=2, batch_size=2, warmup=1, lr=lr, prompt_lr=prompt_lr, val_questions=0)
+    distill(projector, tiny_llm, examples, [], config, tmp_path, progress=False)
+    changed = {k for k, v in projector.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and (changed == {"reading_prompt"}) == (lr == 0.0) and ("reading_prompt" in changed) == bool(prompt_lr)
+    with pytest.raises(ValueError, match="no reading prompt"):
         distill(_projector(tiny_llm, tiny_embedder), tiny_llm, examples, [], config, tmp_path / "b", progress=False)

@@ -98,13 +98,16 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     more = run_wordpiece_recipe(
         WordpieceRecipeConfig(**{**vars(config), "init_from": str(final), "reading_prompt": prompt,
                                  "distill": DistillConfig(steps=1, batch_size=2, val_questions=2, lr=1e-2, warmup=1,
-                                                          reading_weight=reading, freeze_projector=bool(prompt))}),
+                                                          reading_weight=reading, freeze_projector=bool(prompt),
+                                                          prompt_lr=0.02 if prompt else None)}),
         tmp_path / "more", progress=False)
     assert not (tmp_path / "more" / "aligned").exists()
     card = (more / "README.md").read_text()
     assert f"Continued from `{final}`" in card and f"--init-from {final}" in card
     assert ("--reading-weight 1.0" in card) == ("val reading KL |" in card) == bool(reading)
-    assert ("--reading-prompt 2 --freeze-projector" in card) == ("Reading prompt: 2 learned" in card) == bool(prompt)
+    assert ("--reading-prompt 2 --freeze-projector --prompt-lr 0.02" in card) == ("Reading prompt: 2 learned" in card) \
+        == ("lr 0.02 (the projector's" in card) == bool(prompt)
+    assert "--align-epochs" not in card and "--lexicon" not in card  # alignment is skipped, so are its flags
     before = dict(Projector.from_pretrained(final).state_dict())
     after = Projector.from_pretrained(more).state_dict()
     changed = {k for k, v in after.items() if k not in before or not torch.equal(v, before[k])}
@@ -126,6 +129,7 @@ def test_reading_distillation_is_refused_for_wordpieces():
     ({"reading_prompt": 4, "distill": DistillConfig(reading_weight=1.0)}, "not both"),
     ({"reading_prompt": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
     ({"init_from": "p", "distill": DistillConfig(freeze_projector=True)}, "--reading-prompt"),
+    ({"distill": DistillConfig(prompt_lr=3e-3)}, "--prompt-lr is the reading prompt's"),
 ])
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
     with pytest.raises(ValueError, match=needle):
