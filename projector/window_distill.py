@@ -225,6 +225,6 @@ def distill_optimizer(projector: Projector, config: DistillConfig) -> torch.opti
     groups = [{"params": body, "base_lr": config.lr},
               {"params": prompt, "base_lr": config.lr if config.prompt_lr is None else config.prompt_lr}]
     groups = [g for g in groups if g["params"]]
-    for name, p in projector.named_parameters():
+    for p in projector.parameters():
         p.requires_grad_(any(p is q for g in groups for q in g["params"]))
     return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
