@@ -52,7 +52,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, started from "
            "the embeddings of a short instruction"
            + (" and trained alone (the projector frozen)" if distill.get("freeze_projector") else "")
-           + (f", lr {distill['prompt_lr']} (the projector's: {distill['lr']})" if distill.get("prompt_lr") else "")
+           + (f", lr {distill['prompt_lr']} (the projector's: {distill['lr']})" if distill.get("prompt_lr") is not None else "")
            + "."]
           if config.reading_prompt else []),
         "", "## 1. Alignment (no LLM in the loop)", "",
