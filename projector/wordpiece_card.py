@@ -49,8 +49,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"and the held-out second set ({', '.join(recipe['held_out'])}).",
         *([f"- Continued from `{recipe['init_from']}` (alignment below is that projector's; the distillation table "
            "is this run's)."] if recipe.get("init_from") else []),
-        *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, started from "
-           "the embeddings of a short instruction"
+        *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, "
+           + ("continued from that projector's trained prompt" if t.get("prompt_continued")
+              else "started from the embeddings of a short instruction")
            + (" and trained alone (the projector frozen)" if distill.get("freeze_projector") else "")
            + (f", lr {distill['prompt_lr']} (the projector's: {distill['lr']})" if distill.get("prompt_lr") is not None else "")
            + "."]
@@ -88,8 +89,11 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         *_distill_table(checkpoints, bool(reading)), "",
         *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
         "## Reproduce", "",
+        *(["Each command starts from the one before (the comment names where that step's projector was loaded "
+           "from when the next was trained: with it at hand, that step may be skipped).", ""]
+          if t.get("lineage") else []),
         "```bash",
-        reproduce_command(config, recipe, distill),
+        *reproduce_lines(config),
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: `docs/results.md` in the "
         "squeezerag repository, \"Soft tokens from the selected windows\".",
@@ -97,19 +101,50 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reproduce_command(config: ProjectorConfig, recipe: dict, distill: dict) -> str:
-    """The ``squeezerag train-wordpieces`` line that reproduces this run. A continued run (``init_from``) skips
-    alignment, so its alignment flags are left out: they would be ignored."""
-    align = recipe["align"]
+def reproduce_lines(config: ProjectorConfig) -> list[str]:
+    """The commands that reproduce this projector, oldest first: a run continued from a projector that this
+    recipe made is preceded by that projector's commands (its ``lineage``), each numbered in a comment."""
+    steps = config.training.get("lineage", [])
+    own = reproduce_command(config, init_from=_step_out(config, len(steps)) + "/final" if steps else None)
+    if not steps:
+        return [own]
+    return [*(line for i, step in enumerate(steps, 1) for line in (f"# {i}. {step['path']}", step["command"])),
+            f"# {len(steps) + 1}. this projector", own]
+
+
+def lineage(config: ProjectorConfig, path: str) -> list[dict]:
+    """What a run continued from the projector at ``path`` (``config`` its config) records to be reproducible: the
+    steps that made that projector, oldest first, each ``{"path": where it was loaded from, "command": its line}``,
+    step i writing ``runs/<encoding>-<i>`` and starting from step i - 1. Empty for a projector this recipe did not
+    make (the continued run's line then cites ``path`` itself)."""
+    if "recipe" not in config.training:
+        return []
+    steps = config.training.get("lineage", [])
+    init_from = _step_out(config, len(steps)) + "/final" if steps else None
+    return [*steps, {"path": path,
+                     "command": reproduce_command(config, _step_out(config, len(steps) + 1), init_from)}]
+
+
+def _step_out(config: ProjectorConfig, step: int) -> str:
+    return f"runs/{config.memory_encoding}-{step}"
+
+
+def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from: str | None = None) -> str:
+    """The ``squeezerag train-wordpieces`` line that reproduces this run into ``out`` (default
+    ``runs/<encoding>``), starting from ``init_from`` (default: the recorded ``--init-from``). A continued run
+    skips alignment, so its alignment flags are left out: they would be ignored."""
+    recipe = config.training["recipe"]
+    align, distill = recipe["align"], recipe["distill"]
     weight = align.get("vocabulary_weight", 0.0)
-    continued = recipe.get("init_from")
+    continued = init_from or recipe.get("init_from")
     alignment = "" if continued else (
         f" --align-epochs {align['epochs']}"
         + (f" --align-vocabulary-weight {weight} --align-temperature {align['temperature']}" if weight else "")
         + (" --lexicon" if recipe.get("lexicon") else "")
         + (f" --coverage {recipe['coverage_min_count']}" if recipe.get("coverage_min_count") else "")
         + (" --numbers" if recipe.get("numbers") else ""))
-    return (f"squeezerag train-wordpieces --out runs/{config.memory_encoding} --encoding {config.memory_encoding}"
+    return (f"squeezerag train-wordpieces --out {out or 'runs/' + config.memory_encoding} "
+            f"--encoding {config.memory_encoding}"
             + alignment + f" --token-layers {config.token_layers} --demo-passages {recipe['demo_passages']}"
             + (f" --cloze {recipe['cloze']}" if recipe.get("cloze") else "")
             + (" --gold-passage" if recipe.get("gold_passage") else "")

@@ -31,6 +31,7 @@ from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples, with_gold_passage
+from projector.wordpiece_card import lineage, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION, READING_PROMPT_START
 from rag.selection import LAST_LAYER, WindowConfig, check_token_layers, projector_input_dim
@@ -126,9 +127,12 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         projector.init_reading_prompt(llm.embed(start.to(llm.device)).float())
     if config.init_from:
         projector.load_weights_from(config.init_from, new_reading_prompt=True)
-        alignment = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE).training["alignment"]
+        init_config = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE)
+        alignment, prompt_continued = init_config.training["alignment"], bool(init_config.reading_prompt)
+        steps = lineage(init_config, str(config.init_from))
     else:
         alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)
+        prompt_continued, steps = False, []
     window = WindowConfig(width=config.window_width)
     cloze = cloze_records(load_demo_corpus()[config.demo_passages:], config.cloze, config.distill.seed) \
         if config.cloze else []
@@ -155,12 +159,11 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
                       "train_answer_windows": sum(e.answer_window for e in splits["train"]),
                       "validation": len(val), "cloze": len(cloze),
                       "cloze_with_answer_in_windows": len(splits["cloze"])},
-        "history": history, "distill_environment": distill_environment(llm)}
+        "history": history, "distill_environment": distill_environment(llm),
+        "prompt_continued": prompt_continued, **({"lineage": steps} if steps else {})}
     final = out / "final"
     projector.save_pretrained(final, dtype=torch.float16)
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-    from projector.wordpiece_card import wordpiece_card
-
     (final / "README.md").write_text(wordpiece_card(projector.config))
     return final
 

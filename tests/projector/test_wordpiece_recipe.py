@@ -28,6 +28,11 @@ def _squad_file(path):
     return path
 
 
+def _reproduce_block(card: str) -> list[str]:
+    """The lines of the model card's Reproduce code block."""
+    return card.split("## Reproduce")[1].split("```bash\n")[1].split("\n```")[0].splitlines()
+
+
 @pytest.fixture
 def tiny_llm_dir(tmp_path):
     llm = make_tiny_llm("llama")
@@ -95,23 +100,38 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     # wordpieces: a reading prompt trained alone)
     reading = 1.0 if encoding == "reader_tokens" else 0.0
     prompt = 0 if reading else 2
+    more_distill = DistillConfig(steps=1, batch_size=2, val_questions=2, lr=1e-2, warmup=1, reading_weight=reading,
+                                 freeze_projector=bool(prompt), prompt_lr=0.02 if prompt else None)
     more = run_wordpiece_recipe(
         WordpieceRecipeConfig(**{**vars(config), "init_from": str(final), "reading_prompt": prompt,
-                                 "distill": DistillConfig(steps=1, batch_size=2, val_questions=2, lr=1e-2, warmup=1,
-                                                          reading_weight=reading, freeze_projector=bool(prompt),
-                                                          prompt_lr=0.02 if prompt else None)}),
+                                 "distill": more_distill}),
         tmp_path / "more", progress=False)
     assert not (tmp_path / "more" / "aligned").exists()
     card = (more / "README.md").read_text()
-    assert f"Continued from `{final}`" in card and f"--init-from {final}" in card
+    # the card reproduces from scratch: the first projector's line into runs/<encoding>-1, then this run's from it
+    first, own = _reproduce_block(card)[1::2]
+    assert f"Continued from `{final}`" in card and f"# 1. {final}" in card and "--init-from" not in first
+    assert f"--out runs/{encoding}-1 " in first and f"--out runs/{encoding} " in own
+    assert f"--init-from runs/{encoding}-1/final" in own
     assert ("--reading-weight 1.0" in card) == ("val reading KL |" in card) == bool(reading)
     assert ("--reading-prompt 2 --freeze-projector --prompt-lr 0.02" in card) == ("Reading prompt: 2 learned" in card) \
         == ("lr 0.02 (the projector's" in card) == bool(prompt)
-    assert "--align-epochs" not in card and "--lexicon" not in card  # alignment is skipped, so are its flags
+    assert "--align-epochs" not in own and "--lexicon" not in own  # alignment is skipped, so are its flags
+    assert ("started from the embeddings of a short instruction" in card) == bool(prompt)
     before = dict(Projector.from_pretrained(final).state_dict())
     after = Projector.from_pretrained(more).state_dict()
     changed = {k for k, v in after.items() if k not in before or not torch.equal(v, before[k])}
     assert changed and (changed == {"reading_prompt"}) == bool(prompt)
+    if prompt:  # continuing a projector that has a prompt trains that prompt further, and the card says so
+        again = run_wordpiece_recipe(WordpieceRecipeConfig(**{**vars(config), "init_from": str(more),
+                                                              "reading_prompt": prompt, "distill": more_distill}),
+                                     tmp_path / "again", progress=False)
+        card = (again / "README.md").read_text()
+        assert "continued from that projector's trained prompt" in card and "short instruction" not in card
+        steps = _reproduce_block(card)
+        assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
+        assert steps[1] == first and f"--out runs/{encoding}-2 " in steps[3] and "-1/final" in steps[3]
+        assert "-2/final" in steps[5]
 
 
 @pytest.mark.parametrize("field,value", [("encoding", "pooled"), ("token_layers", "first")])
