@@ -112,11 +112,12 @@ def reproduce_lines(config: ProjectorConfig) -> list[str]:
             f"# {len(steps) + 1}. this projector", own]
 
 
-def lineage(config: ProjectorConfig, path: str) -> list[dict]:
+def lineage_record(config: ProjectorConfig, path: str) -> list[dict]:
     """What a run continued from the projector at ``path`` (``config`` its config) records to be reproducible: the
     steps that made that projector, oldest first, each ``{"path": where it was loaded from, "command": its line}``,
     step i writing ``runs/<encoding>-<i>`` and starting from step i - 1. Empty for a projector this recipe did not
-    make (the continued run's line then cites ``path`` itself)."""
+    make (the continued run's line then cites ``path`` itself). Recorded in the config at training time, unlike
+    ``projector.card.lineage``, which follows run folders on disk: shipped weights leave their run folder."""
     if "recipe" not in config.training:
         return []
     steps = config.training.get("lineage", [])

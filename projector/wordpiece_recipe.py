@@ -31,7 +31,7 @@ from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.window_distill import DistillConfig, distill, window_examples, with_gold_passage
-from projector.wordpiece_card import lineage, wordpiece_card
+from projector.wordpiece_card import lineage_record, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION, READING_PROMPT_START
 from rag.selection import LAST_LAYER, WindowConfig, check_token_layers, projector_input_dim
@@ -129,7 +129,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         projector.load_weights_from(config.init_from, new_reading_prompt=True)
         init_config = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE)
         alignment, prompt_continued = init_config.training["alignment"], bool(init_config.reading_prompt)
-        steps = lineage(init_config, str(config.init_from))
+        steps = lineage_record(init_config, str(config.init_from))
     else:
         alignment = aligned_projector(projector, llm, embedder, train, config, out / "aligned", progress)
         prompt_continued, steps = False, []
