@@ -47,8 +47,10 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "retrieval over each split's own paragraphs.",
         f"- Data: `{Path(recipe['dataset']).name}` minus the validation articles ({', '.join(recipe['val_articles'])}) "
         f"and the held-out second set ({', '.join(recipe['held_out'])}).",
-        *([f"- Continued from `{recipe['init_from']}` (alignment below is that projector's; the distillation table "
-           "is this run's)."] if recipe.get("init_from") else []),
+        *([f"- Continued from `{recipe['init_from']}` ("
+           + (f"step {len(t['lineage'])} under Reproduce; " if t.get("lineage") else "")
+           + "alignment below is that projector's; the distillation table is this run's)."]
+          if recipe.get("init_from") else []),
         *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, "
            + ("continued from that projector's trained prompt" if t.get("prompt_continued")
               else "started from the embeddings of a short instruction")

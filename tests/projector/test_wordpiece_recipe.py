@@ -110,7 +110,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     card = (more / "README.md").read_text()
     # the card reproduces from scratch: the first projector's line into runs/<encoding>-1, then this run's from it
     first, own = _reproduce_block(card)[1::2]
-    assert f"Continued from `{final}`" in card and f"# 1. {final}" in card and "--init-from" not in first
+    assert f"Continued from `{final}` (step 1 under Reproduce;" in card and f"# 1. {final}" in card
+    assert "--init-from" not in first
     assert f"--out runs/{encoding}-1 " in first and f"--out runs/{encoding} " in own
     assert f"--init-from runs/{encoding}-1/final" in own
     assert ("--reading-weight 1.0" in card) == ("val reading KL |" in card) == bool(reading)
