@@ -91,8 +91,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         *_distill_table(checkpoints, bool(reading)), "",
         *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
         "## Reproduce", "",
-        *(["Each command starts from the one before (the comment names where that step's projector was loaded "
-           "from when the next was trained: with it at hand, that step may be skipped).", ""]
+        *(["Each command starts from the one before. A comment names where that step's projector was loaded from "
+           "when the next was trained: with it at hand, skip the step and pass it to the next `--init-from`.", ""]
           if t.get("lineage") else []),
         "```bash",
         *reproduce_lines(config),
