@@ -107,7 +107,7 @@ def reproduce_lines(config: ProjectorConfig) -> list[str]:
     """The commands that reproduce this projector, oldest first: a run continued from a projector that this
     recipe made is preceded by that projector's commands (its ``lineage``), each numbered in a comment."""
     steps = config.training.get("lineage", [])
-    own = reproduce_command(config, init_from=_step_out(config, len(steps)) + "/final" if steps else None)
+    own = reproduce_command(config, init_from=_last_step_final(config, steps))
     if not steps:
         return [own]
     return [*(line for i, step in enumerate(steps, 1) for line in (f"# {i}. {step['path']}", step["command"])),
@@ -123,13 +123,17 @@ def lineage_record(config: ProjectorConfig, path: str) -> list[dict]:
     if "recipe" not in config.training:
         return []
     steps = config.training.get("lineage", [])
-    init_from = _step_out(config, len(steps)) + "/final" if steps else None
-    return [*steps, {"path": path,
-                     "command": reproduce_command(config, _step_out(config, len(steps) + 1), init_from)}]
+    return [*steps, {"path": path, "command": reproduce_command(config, _step_out(config, len(steps) + 1),
+                                                                _last_step_final(config, steps))}]
 
 
 def _step_out(config: ProjectorConfig, step: int) -> str:
     return f"runs/{config.memory_encoding}-{step}"
+
+
+def _last_step_final(config: ProjectorConfig, steps: list[dict]) -> str | None:
+    """Where the last recorded step's projector lands, for the next step's ``--init-from`` (None: no steps)."""
+    return _step_out(config, len(steps)) + "/final" if steps else None
 
 
 def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from: str | None = None) -> str:
