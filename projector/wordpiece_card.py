@@ -98,7 +98,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         *reproduce_lines(config),
         "```", "",
         "Accuracy, recovery and speed against closed-book, full-text and `selected_text`: `docs/results.md` in the "
-        "squeezerag repository, \"Soft tokens from the selected windows\".",
+        "squeezerag repository; its table \"Projector folders and where each was measured\" names the section for "
+        "each shipped folder.",
     ]
     return "\n".join(lines) + "\n"
 
