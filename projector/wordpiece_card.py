@@ -49,7 +49,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"and the held-out second set ({', '.join(recipe['held_out'])}).",
         *([f"- Continued from `{recipe['init_from']}` ("
            + (f"step {len(t['lineage'])} under Reproduce; " if t.get("lineage") else "")
-           + "alignment below is that projector's; the distillation table is this run's)."]
+           + "alignment below is that projector's; the first distillation table is this run's)."]
           if recipe.get("init_from") else []),
         *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, "
            + ("continued from that projector's trained prompt" if t.get("prompt_continued")
@@ -89,6 +89,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
                       "token it stands for)" if reading else "")
         + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
         *_distill_table(checkpoints, bool(reading)), "",
+        *_earlier_distill_tables(t.get("lineage", [])),
         *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
         "## Reproduce", "",
         *(["Each command starts from the one before. A comment names where that step's projector was loaded from "
@@ -125,7 +126,8 @@ def lineage_record(config: ProjectorConfig, path: str) -> list[dict]:
         return []
     steps = config.training.get("lineage", [])
     return [*steps, {"path": path, "command": reproduce_command(config, _step_out(config, len(steps) + 1),
-                                                                _last_step_final(config, steps))}]
+                                                                _last_step_final(config, steps)),
+                     "checkpoints": [h for h in config.training["history"] if "val_loss" in h]}]
 
 
 def _step_out(config: ProjectorConfig, step: int) -> str:
@@ -184,6 +186,17 @@ def _distill_table(checkpoints: list[dict], reading: bool) -> list[str]:
     return [head, "| --- " * head.count(" |") + "|",
             *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |"
               + (f" {h['val_reading']:.3f} |" if reading else "") for h in checkpoints]]
+
+
+def _earlier_distill_tables(steps: list[dict]) -> list[str]:
+    """The distillation curve of each earlier step under Reproduce, newest first (records made before steps kept
+    their checkpoints have none to show)."""
+    lines = []
+    for i, step in reversed(list(enumerate(steps, 1))):
+        if step.get("checkpoints"):
+            lines += [f"Step {i} under Reproduce (`{step['path']}`):", "",
+                      *_distill_table(step["checkpoints"], "val_reading" in step["checkpoints"][0]), ""]
+    return lines
 
 
 def _environment_line(env: dict) -> str:

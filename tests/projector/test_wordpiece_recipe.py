@@ -33,6 +33,13 @@ def _reproduce_block(card: str) -> list[str]:
     return card.split("## Reproduce")[1].split("```bash\n")[1].split("\n```")[0].splitlines()
 
 
+def _distill_tables(card: str) -> list[str]:
+    """The model card's distillation tables, in order (this run's first, then each earlier step's)."""
+    section = card.split("## 2. QA distillation")[1].split("## Reproduce")[0]
+    return ["\n".join(line for line in block.splitlines() if line.startswith("|"))
+            for block in section.split("\n\n") if block.startswith("| step |")]
+
+
 @pytest.fixture
 def tiny_llm_dir(tmp_path):
     llm = make_tiny_llm("llama")
@@ -114,6 +121,9 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert "--init-from" not in first
     assert f"--out runs/{encoding}-1 " in first and f"--out runs/{encoding} " in own
     assert f"--init-from runs/{encoding}-1/final" in own
+    # ... and shows the first projector's distillation curve under this run's, as that projector's card did
+    assert _distill_tables(card) == [_distill_tables(card)[0], *_distill_tables((final / "README.md").read_text())]
+    assert f"Step 1 under Reproduce (`{final}`):" in card
     assert ("--reading-weight 1.0" in card) == ("val reading KL |" in card) == bool(reading)
     assert ("--reading-prompt 2 --freeze-projector --prompt-lr 0.02" in card) == ("Reading prompt: 2 learned" in card) \
         == ("lr 0.02 (the projector's" in card) == bool(prompt)
@@ -133,6 +143,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
         assert steps[1] == first and f"--out runs/{encoding}-2 " in steps[3] and "-1/final" in steps[3]
         assert "-2/final" in steps[5]
+        assert _distill_tables(card)[1:] == _distill_tables((more / "README.md").read_text())
+        assert card.index("Step 2 under Reproduce") < card.index("Step 1 under Reproduce")
 
 
 @pytest.mark.parametrize("field,value", [("encoding", "pooled"), ("token_layers", "first")])
