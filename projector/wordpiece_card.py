@@ -89,8 +89,8 @@ def wordpiece_card(config: ProjectorConfig) -> str:
                       "token it stands for)" if reading else "")
         + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
         *_distill_table(checkpoints, bool(reading)), "",
-        *_earlier_distill_tables(t.get("lineage", [])),
         *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
+        *_earlier_distill_tables(t.get("lineage", [])),
         "## Reproduce", "",
         *(["Each command starts from the one before. A comment names where that step's projector was loaded from "
            "when the next was trained: with it at hand, skip the step and pass it to the next `--init-from`.", ""]
