@@ -14,7 +14,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     command that reproduces it."""
     t = config.training
     recipe, align, distill = t["recipe"], t["alignment"], t["recipe"]["distill"]
-    checkpoints = [h for h in t["history"] if "val_loss" in h]
+    checkpoints = _checkpoints(t["history"])
     rows = align.get("rows", align.get("wordpieces"))  # "wordpieces": records written before reader_tokens
     if config.reads_reader_tokens:
         unit, reads = "reader token", (
@@ -127,7 +127,7 @@ def lineage_record(config: ProjectorConfig, path: str) -> list[dict]:
     steps = config.training.get("lineage", [])
     return [*steps, {"path": path, "command": reproduce_command(config, _step_out(config, len(steps) + 1),
                                                                 _last_step_final(config, steps)),
-                     "checkpoints": [h for h in config.training["history"] if "val_loss" in h]}]
+                     "checkpoints": _checkpoints(config.training["history"])}]
 
 
 def _step_out(config: ProjectorConfig, step: int) -> str:
@@ -186,6 +186,11 @@ def _distill_table(checkpoints: list[dict], reading: bool) -> list[str]:
     return [head, "| --- " * head.count(" |") + "|",
             *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |"
               + (f" {h['val_reading']:.3f} |" if reading else "") for h in checkpoints]]
+
+
+def _checkpoints(history: list[dict]) -> list[dict]:
+    """The distillation history's rows that carry validation losses (one per checkpoint)."""
+    return [h for h in history if "val_loss" in h]
 
 
 def _earlier_distill_tables(steps: list[dict]) -> list[str]:
