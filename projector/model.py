@@ -48,11 +48,17 @@ def window_soft_tokens(projector: Projector, windows: Sequence[Window],
 
 def with_reading_prompt(projector: Projector, soft: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, list[int]]:
     """``soft`` ``(sum n_i, d_model)`` with the projector's learned reading prompt ``(reading_prompt, d_model)``
-    in front, counted in the first window's block (so the prompt reads: instruction, prompt, first window)."""
+    around it: its first ``reading_prompt - closing_prompt`` rows in front, counted in the first window's block (so
+    the prompt reads: instruction, prompt, first window), its last ``closing_prompt`` rows after the last window,
+    counted in that window's block."""
     if projector.reading_prompt is None:
         return soft, sizes
-    return torch.cat([projector.reading_prompt.to(soft.dtype), soft]), [sizes[0] + len(projector.reading_prompt),
-                                                                        *sizes[1:]]
+    prompt = projector.reading_prompt.to(soft.dtype)
+    n_before = len(prompt) - projector.config.closing_prompt
+    sizes = list(sizes)
+    sizes[0] += n_before
+    sizes[-1] += len(prompt) - n_before
+    return torch.cat([prompt[:n_before], soft, prompt[n_before:]]), sizes
 
 
 def window_reader_inputs(config: ProjectorConfig, windows: Sequence[Window], tokenizer: Any) -> list[ReaderTokenInputs]:
@@ -89,7 +95,7 @@ class Projector(nn.Module):
         self.piece_embedding = nn.Embedding(config.piece_rows, config.d_embed) if config.max_pieces else None
         if self.piece_embedding is not None:
             nn.init.zeros_(self.piece_embedding.weight)
-        # Window encodings: learned rows in the LLM's input space before the first window, free of the output
+        # Window encodings: learned rows in the LLM's input space around the windows, free of the output
         # norm (prompt tuning). Random at the target norm until init_reading_prompt puts real tokens there.
         self.reading_prompt = nn.Parameter(F.normalize(torch.randn(config.reading_prompt, config.d_model), dim=-1)
                                            * config.target_norm) if config.reading_prompt else None

@@ -51,7 +51,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            + (f"step {len(t['lineage'])} under Reproduce; " if t.get("lineage") else "")
            + "alignment below is that projector's; the first distillation table is this run's)."]
           if recipe.get("init_from") else []),
-        *([f"- Reading prompt: {config.reading_prompt} learned soft tokens before the first window, "
+        *([f"- Reading prompt: {config.reading_prompt} learned soft tokens "
+           + (f"({config.reading_prompt - config.closing_prompt} before the first window, {config.closing_prompt} "
+              "after the last), " if config.closing_prompt else "before the first window, ")
            + ("continued from that projector's trained prompt" if t.get("prompt_continued")
               else "started from the embeddings of a short instruction")
            + (" and trained alone (the projector frozen)" if distill.get("freeze_projector") else "")
@@ -166,6 +168,7 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --reading-weight {distill['reading_weight']}" if distill.get("reading_weight") else "")
             + (f" --init-from {continued}" if continued else "")
             + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
+            + (f" --closing-prompt {config.closing_prompt}" if config.closing_prompt else "")
             + (" --freeze-projector" if distill.get("freeze_projector") else "")
             + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else ""))
 

@@ -51,6 +51,8 @@ def test_a_reader_tokens_projector_needs_pieces_and_they_change_its_output(tiny_
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "split_at_wordpieces": True}, "split_at_wordpieces"),
     ({"memory_encoding": "segments:2", "reading_prompt": 4}, "reading prompt"),
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": -1}, "reading prompt"),
+    ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": 2, "closing_prompt": 3},
+     "closing_prompt <= reading_prompt"),
 ])
 def test_window_encodings_refuse_settings_they_cannot_use(tiny_llm, overrides, needle):
     with pytest.raises(ValueError, match=needle):
@@ -128,3 +130,27 @@ def test_a_reading_prompt_comes_before_the_first_window_and_counts_in_its_block(
     prompted.save_pretrained(tmp_path / "prompted")
     again = Projector.from_pretrained(tmp_path / "prompted")
     assert torch.equal(again.reading_prompt, prompted.reading_prompt) and again.config.reading_prompt == 4
+
+
+def test_a_closing_prompt_moves_the_prompts_last_rows_after_the_last_window(tiny_llm, tmp_path):
+    from projector.model import window_soft_tokens
+
+    torch.manual_seed(0)
+    windows = [_window("abc", 3), _window("de", 2)]
+    opening = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4).eval()
+    opening.save_pretrained(tmp_path / "opening")
+    closing = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4,
+                             closing_prompt=3).eval()
+    closing.load_weights_from(tmp_path / "opening")  # same weights: only where the prompt is written differs
+    prompt = closing.reading_prompt
+
+    front, front_sizes = window_soft_tokens(opening, windows)
+    around, around_sizes = window_soft_tokens(closing, windows)
+    assert front_sizes == [3 + 4, 2] and around_sizes == [3 + 1, 2 + 3]
+    soft = front[4:]
+    assert torch.equal(around, torch.cat([prompt[:1], soft, prompt[1:]]))
+    one, one_size = window_soft_tokens(closing, windows[:1])  # one window holds both ends
+    soft_one = window_soft_tokens(opening, windows[:1])[0][4:]
+    assert one_size == [1 + 3 + 3] and torch.equal(one, torch.cat([prompt[:1], soft_one, prompt[1:]]))
+    closing.save_pretrained(tmp_path / "closing")
+    assert Projector.from_pretrained(tmp_path / "closing").config.closing_prompt == 3

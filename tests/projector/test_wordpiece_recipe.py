@@ -133,16 +133,19 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     after = Projector.from_pretrained(more).state_dict()
     changed = {k for k, v in after.items() if k not in before or not torch.equal(v, before[k])}
     assert changed and (changed == {"reading_prompt"}) == bool(prompt)
-    if prompt:  # continuing a projector that has a prompt trains that prompt further, and the card says so
+    if prompt:  # continuing a projector that has a prompt trains that prompt further (here with its last row moved
+        # after the windows), and the card says so
         again = run_wordpiece_recipe(WordpieceRecipeConfig(**{**vars(config), "init_from": str(more),
-                                                              "reading_prompt": prompt, "distill": more_distill}),
+                                                              "reading_prompt": prompt, "closing_prompt": 1,
+                                                              "distill": more_distill}),
                                      tmp_path / "again", progress=False)
         card = (again / "README.md").read_text()
         assert "continued from that projector's trained prompt" in card and "short instruction" not in card
         steps = _reproduce_block(card)
         assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
         assert steps[1] == first and f"--out runs/{encoding}-2 " in steps[3] and "-1/final" in steps[3]
-        assert "-2/final" in steps[5]
+        assert "-2/final" in steps[5] and f"--reading-prompt {prompt} --closing-prompt 1" in steps[5]
+        assert "--closing-prompt" not in steps[3] and "(1 before the first window, 1 after the last)" in card
         assert _distill_tables(card)[1:] == _distill_tables((more / "README.md").read_text())
         assert card.index("Step 2 under Reproduce") < card.index("Step 1 under Reproduce")
 
@@ -163,6 +166,7 @@ def test_reading_distillation_is_refused_for_wordpieces():
     ({"reading_prompt": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
     ({"init_from": "p", "distill": DistillConfig(freeze_projector=True)}, "--reading-prompt"),
     ({"distill": DistillConfig(prompt_lr=3e-3)}, "--prompt-lr is the reading prompt's"),
+    ({"reading_prompt": 4, "closing_prompt": 5}, "--closing-prompt 5 moves"),
 ])
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
     with pytest.raises(ValueError, match=needle):
