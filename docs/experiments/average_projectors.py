@@ -1,0 +1,58 @@
+"""Average the weights of projectors trained by one recipe from one start (a uniform "model soup").
+
+Fine-tuned runs that share a start and differ only in seed (data order) tend to sit in one basin, where the average
+of their weights can be better than either (Wortsman et al. 2022, "Model soups"). Every projector must have the
+same architecture (its config equal but for ``training``); the first one's config is written with the averaged
+weights, its ``training`` record naming the ingredients::
+
+    python docs/experiments/average_projectors.py runs/soup projector/weights/default runs/rt-p16j-s1/final
+    squeezerag bench ... --projector runs/soup
+"""
+
+import argparse
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from projector import Projector
+
+logger = logging.getLogger(__name__)
+
+
+def architecture(projector: Projector) -> dict:
+    """The config fields that decide what the weights mean (everything but the training record)."""
+    return {k: v for k, v in asdict(projector.config).items() if k != "training"}
+
+
+def average_projectors(folders: list[str]) -> Projector:
+    """One projector whose every tensor is the mean of the ``folders``' tensors (float32)."""
+    projectors = [Projector.from_pretrained(f) for f in folders]
+    first = projectors[0]
+    for folder, other in zip(folders[1:], projectors[1:]):
+        if architecture(other) != architecture(first):
+            differ = sorted(k for k, v in architecture(other).items() if architecture(first)[k] != v)
+            raise SystemExit(f"{folder} differs from {folders[0]} in {differ}: only projectors of one architecture "
+                             "average")
+    states = [p.state_dict() for p in projectors]
+    with torch.no_grad():
+        first.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]})
+    first.config.training = {**first.config.training, "averaged_from": list(folders)}
+    return first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="folder for the averaged projector")
+    parser.add_argument("projectors", nargs="+", help="projector folders of one architecture (two or more)")
+    args = parser.parse_args()
+    if len(args.projectors) < 2:
+        raise SystemExit("pass two or more projector folders to average")
+    average_projectors(args.projectors).save_pretrained(Path(args.out), dtype=torch.float16)
+    logging.basicConfig(level=logging.INFO)
+    logger.info("averaged %d projectors into %s", len(args.projectors), args.out)
+
+
+if __name__ == "__main__":
+    main()
