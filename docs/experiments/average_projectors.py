@@ -47,10 +47,10 @@ def main() -> None:
     parser.add_argument("out", help="folder for the averaged projector")
     parser.add_argument("projectors", nargs="+", help="projector folders of one architecture (two or more)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
     if len(args.projectors) < 2:
         raise SystemExit("pass two or more projector folders to average")
     average_projectors(args.projectors).save_pretrained(Path(args.out), dtype=torch.float16)
-    logging.basicConfig(level=logging.INFO)
     logger.info("averaged %d projectors into %s", len(args.projectors), args.out)
 
 
