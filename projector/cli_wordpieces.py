@@ -72,6 +72,9 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--closing-prompt", type=int, default=0, metavar="M",
                    help="write the last M of the --reading-prompt tokens after the last window instead of before "
                         "the first, where they can attend to the windows (0: all before)")
+    p.add_argument("--answer-prompt", type=int, default=0, metavar="M",
+                   help="write the last M of the --reading-prompt tokens after the question, the last thing the LLM "
+                        "reads before answering (0: none there)")
     p.add_argument("--freeze-projector", action="store_true",
                    help="with --reading-prompt and --init-from: train only the reading prompt")
     p.add_argument("--prompt-lr", type=float, default=None,
@@ -99,7 +102,7 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         demo_passages=args.demo_passages, lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers,
         cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
         k=args.k, window_width=args.window_width, init_from=args.init_from, reading_prompt=args.reading_prompt,
-        closing_prompt=args.closing_prompt,
+        closing_prompt=args.closing_prompt, answer_prompt=args.answer_prompt,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,

@@ -49,6 +49,9 @@ class ProjectorConfig(JsonConfig):
     # Of those, how many are written after the last window instead (0: all before). In a causal LM a prompt before
     # the windows can only shape how they are read; one after them can attend to them before the question comes.
     closing_prompt: int = 0
+    # Of those, how many are written at the very end of the user message instead, after the question: the last rows
+    # the reader reads before it answers, which can attend to both the windows and the question.
+    answer_prompt: int = 0
     prompt_version: str = ""
     training: dict = field(default_factory=dict)
 
@@ -66,9 +69,11 @@ class ProjectorConfig(JsonConfig):
         if self.reading_prompt < 0 or (self.reading_prompt and self.memory_encoding not in WINDOW_ENCODINGS):
             raise ValueError(f"reading_prompt={self.reading_prompt}: a reading prompt is a count >= 0 of learned "
                              f"tokens before the windows of {WINDOW_ENCODINGS} projectors, not '{self.memory_encoding}'")
-        if not 0 <= self.closing_prompt <= self.reading_prompt:
-            raise ValueError(f"closing_prompt={self.closing_prompt}: it counts the reading prompt's tokens written "
-                             f"after the last window, so 0 <= closing_prompt <= reading_prompt={self.reading_prompt}")
+        if min(self.closing_prompt, self.answer_prompt) < 0 or \
+                self.closing_prompt + self.answer_prompt > self.reading_prompt:
+            raise ValueError(f"closing_prompt={self.closing_prompt}, answer_prompt={self.answer_prompt}: they count "
+                             "the reading prompt's tokens written after the last window and after the question, so "
+                             f"each is >= 0 and together <= reading_prompt={self.reading_prompt}")
         if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
             raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "
                              f"only, not '{self.memory_encoding}'")

@@ -48,16 +48,19 @@ def window_soft_tokens(projector: Projector, windows: Sequence[Window],
 
 def with_reading_prompt(projector: Projector, soft: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, list[int]]:
     """``soft`` ``(sum n_i, d_model)`` with the projector's learned reading prompt ``(reading_prompt, d_model)``
-    around it: its first ``reading_prompt - closing_prompt`` rows in front, counted in the first window's block (so
-    the prompt reads: instruction, prompt, first window), its last ``closing_prompt`` rows after the last window,
-    counted in that window's block."""
+    around it, in three parts: its first rows in front, counted in the first window's block (so the prompt reads:
+    instruction, prompt, first window); then ``closing_prompt`` rows after the last window, counted in that window's
+    block; then the last ``answer_prompt`` rows, counted in no window's block: they go after the question
+    (``rag.prompt.soft_windows_message(..., after_question=answer_prompt)``), so ``sum(sizes) + answer_prompt``
+    rows come back."""
     if projector.reading_prompt is None:
         return soft, sizes
     prompt = projector.reading_prompt.to(soft.dtype)
-    n_before = len(prompt) - projector.config.closing_prompt
+    n_after, n_answer = projector.config.closing_prompt, projector.config.answer_prompt
+    n_before = len(prompt) - n_after - n_answer
     sizes = list(sizes)
     sizes[0] += n_before
-    sizes[-1] += len(prompt) - n_before
+    sizes[-1] += n_after
     return torch.cat([prompt[:n_before], soft, prompt[n_before:]]), sizes
 
 

@@ -123,7 +123,8 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
     with torch.no_grad():
         top = torch.log_softmax(target_logits(llm, teacher, n_keep), dim=-1).topk(config.top_k, dim=-1)
     soft, sizes = zip(*(window_soft_tokens(projector, e.windows, llm.tokenizer) for e in examples))
-    prompts = [P.encode_prompt(llm, P.soft_windows_message(e.question, n), target=e.answer)
+    prompts = [P.encode_prompt(llm, P.soft_windows_message(e.question, n, projector.config.answer_prompt),
+                               target=e.answer)
                for e, n in zip(examples, sizes)]
     student = P.assemble(llm, prompts, list(soft), with_labels=True)
     # one student forward serves both losses: the answer's logits are the last n_keep of the reading span's

@@ -52,8 +52,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            + "alignment below is that projector's; the first distillation table is this run's)."]
           if recipe.get("init_from") else []),
         *([f"- Reading prompt: {config.reading_prompt} learned soft tokens "
-           + (f"({config.reading_prompt - config.closing_prompt} before the first window, {config.closing_prompt} "
-              "after the last), " if config.closing_prompt else "before the first window, ")
+           + _prompt_layout(config)
            + ("continued from that projector's trained prompt" if t.get("prompt_continued")
               else "started from the embeddings of a short instruction")
            + (" and trained alone (the projector frozen)" if distill.get("freeze_projector") else "")
@@ -169,8 +168,19 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --init-from {continued}" if continued else "")
             + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
             + (f" --closing-prompt {config.closing_prompt}" if config.closing_prompt else "")
+            + (f" --answer-prompt {config.answer_prompt}" if config.answer_prompt else "")
             + (" --freeze-projector" if distill.get("freeze_projector") else "")
             + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else ""))
+
+
+def _prompt_layout(config: ProjectorConfig) -> str:
+    """Where the card says the reading prompt's rows are written (``projector.model.with_reading_prompt``)."""
+    if not (config.closing_prompt or config.answer_prompt):
+        return "before the first window, "
+    parts = [f"{config.reading_prompt - config.closing_prompt - config.answer_prompt} before the first window"]
+    parts += [f"{config.closing_prompt} after the last"] if config.closing_prompt else []
+    parts += [f"{config.answer_prompt} after the question"] if config.answer_prompt else []
+    return f"({', '.join(parts)}), "
 
 
 def _alignment_table(history: list[dict]) -> list[str]:

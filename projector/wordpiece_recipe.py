@@ -75,6 +75,7 @@ class WordpieceRecipeConfig:
     init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
     reading_prompt: int = 0  # learned soft tokens before the first window (ProjectorConfig.reading_prompt)
     closing_prompt: int = 0  # of those, how many go after the last window instead (ProjectorConfig.closing_prompt)
+    answer_prompt: int = 0  # and how many after the question (ProjectorConfig.answer_prompt)
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -91,9 +92,11 @@ class WordpieceRecipeConfig:
         if self.distill.freeze_projector and not (self.reading_prompt and self.init_from):
             raise ValueError("--freeze-projector trains only a reading prompt on a finished projector: pass "
                              "--reading-prompt N and --init-from a projector folder")
-        if not 0 <= self.closing_prompt <= self.reading_prompt:
-            raise ValueError(f"--closing-prompt {self.closing_prompt} moves that many of the --reading-prompt "
-                             f"{self.reading_prompt} tokens after the last window: it must be between 0 and it")
+        if min(self.closing_prompt, self.answer_prompt) < 0 or \
+                self.closing_prompt + self.answer_prompt > self.reading_prompt:
+            raise ValueError(f"--closing-prompt {self.closing_prompt} and --answer-prompt {self.answer_prompt} move "
+                             f"that many of the --reading-prompt {self.reading_prompt} tokens after the last window "
+                             "and after the question: each must be >= 0 and together no more than it")
         if self.distill.prompt_lr is not None and not self.reading_prompt:
             raise ValueError("--prompt-lr is the reading prompt's learning rate: pass --reading-prompt N with it")
 
@@ -126,7 +129,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         target_norm=llm.embedding_norm, max_pieces=config.max_pieces if reader_tokens else 0,
         token_layers=config.token_layers, read_case=config.read_case,
         split_at_wordpieces=config.split_at_wordpieces, reading_prompt=config.reading_prompt,
-        closing_prompt=config.closing_prompt))
+        closing_prompt=config.closing_prompt, answer_prompt=config.answer_prompt))
     if config.reading_prompt:
         start = llm.tokenizer(READING_PROMPT_START, add_special_tokens=False, return_tensors="pt").input_ids[0]
         projector.init_reading_prompt(llm.embed(start.to(llm.device)).float())

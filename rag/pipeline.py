@@ -219,7 +219,7 @@ class RAG:
         for question, ws in zip(questions, windows):
             tokens, sizes = window_soft_tokens(self.projector, ws, self.llm.tokenizer)
             soft.append(tokens.to(self.llm.device))
-            prompts.append(P.encode_prompt(self.llm, P.soft_windows_message(question, sizes)))
+            prompts.append(P.encode_prompt(self.llm, P.soft_windows_message(question, sizes, self.projector.config.answer_prompt)))
         return prompts, soft, [s.shape[0] for s in soft]
 
     @property

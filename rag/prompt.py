@@ -81,13 +81,15 @@ def soft_qa_message(question: str, n_passages: int, soft_per_passage: int) -> st
     return qa_message(question, [soft_block(soft_per_passage)] * n_passages)
 
 
-def soft_windows_message(question: str, window_sizes: list[int]) -> str:
-    """QA user message whose context is one soft block per selected window (``wordpieces`` projectors).
+def soft_windows_message(question: str, window_sizes: list[int], after_question: int = 0) -> str:
+    """QA user message whose context is one soft block per selected window (window projectors), and
+    ``after_question`` more soft tokens at its very end (a projector's ``answer_prompt``).
 
     Its text twin, the distillation teacher, is ``qa_message(question, window_texts)``: the same layout with
-    each window as text on its own line.
+    each window as text on its own line (and nothing after the question: the soft rows there stand for no text).
     """
-    return qa_message(question, [soft_block(n) for n in window_sizes])
+    message = qa_message(question, [soft_block(n) for n in window_sizes])
+    return f"{message}\n{soft_block(after_question)}" if after_question else message
 
 
 def paraphrase_message(context: str, instruction: str) -> str:

@@ -33,9 +33,9 @@ def perfect_window_tokens(projector, windows, tokenizer=None):
     soft, sizes = projected_windows(projector, windows, tokenizer)
     ids = torch.cat([x.token_ids for x in window_reader_inputs(projector.config, windows, tokenizer)])
     exact = vocabulary[0][ids].to(device=soft.device, dtype=soft.dtype)
-    # a learned reading prompt stays where the projector writes it, before and after the windows (it stands for no
-    # token)
-    n_before = len(soft) - len(exact) - projector.config.closing_prompt
+    # a learned reading prompt stays where the projector writes it, before and after the windows and after the
+    # question (it stands for no token)
+    n_before = len(soft) - len(exact) - projector.config.closing_prompt - projector.config.answer_prompt
     return torch.cat([soft[:n_before], exact, soft[n_before + len(exact):]]), sizes
 
 

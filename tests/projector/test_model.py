@@ -52,7 +52,10 @@ def test_a_reader_tokens_projector_needs_pieces_and_they_change_its_output(tiny_
     ({"memory_encoding": "segments:2", "reading_prompt": 4}, "reading prompt"),
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": -1}, "reading prompt"),
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": 2, "closing_prompt": 3},
-     "closing_prompt <= reading_prompt"),
+     "together <= reading_prompt=2"),
+    ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": 4, "closing_prompt": 2,
+      "answer_prompt": 3}, "together <= reading_prompt=4"),
+    ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": 4, "answer_prompt": -1}, ">= 0"),
 ])
 def test_window_encodings_refuse_settings_they_cannot_use(tiny_llm, overrides, needle):
     with pytest.raises(ValueError, match=needle):
@@ -154,3 +157,29 @@ def test_a_closing_prompt_moves_the_prompts_last_rows_after_the_last_window(tiny
     assert one_size == [1 + 3 + 3] and torch.equal(one, torch.cat([prompt[:1], soft_one, prompt[1:]]))
     closing.save_pretrained(tmp_path / "closing")
     assert Projector.from_pretrained(tmp_path / "closing").config.closing_prompt == 3
+
+
+def test_an_answer_prompt_writes_the_prompts_last_rows_after_the_question(tiny_llm, tmp_path):
+    from projector.model import window_soft_tokens
+    from rag.prompt import SOFT_MARKER, encode_prompt, soft_windows_message
+
+    torch.manual_seed(0)
+    windows = [_window("abc", 3), _window("de", 2)]
+    opening = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4).eval()
+    opening.save_pretrained(tmp_path / "opening")
+    split = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4,
+                           closing_prompt=1, answer_prompt=2).eval()
+    split.load_weights_from(tmp_path / "opening")
+    prompt, soft = split.reading_prompt, window_soft_tokens(opening, windows)[0][4:]
+
+    rows, sizes = window_soft_tokens(split, windows)
+    assert sizes == [1 + 3, 2 + 1]  # the answer prompt's 2 rows belong to no window
+    assert torch.equal(rows, torch.cat([prompt[:1], soft, prompt[1:]]))
+    message = soft_windows_message("Who?", sizes, split.config.answer_prompt)
+    encoded = encode_prompt(tiny_llm, message)
+    assert encoded.n_soft == len(rows) == sum(sizes) + 2
+    question_end = message.index("Who?")
+    assert message.count(SOFT_MARKER, question_end) == 2  # the last two, after the question
+    assert soft_windows_message("Who?", sizes) == message[:message.rindex("\n")]  # else the usual message
+    split.save_pretrained(tmp_path / "split")
+    assert Projector.from_pretrained(tmp_path / "split").config.answer_prompt == 2

@@ -166,7 +166,8 @@ def test_reading_distillation_is_refused_for_wordpieces():
     ({"reading_prompt": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
     ({"init_from": "p", "distill": DistillConfig(freeze_projector=True)}, "--reading-prompt"),
     ({"distill": DistillConfig(prompt_lr=3e-3)}, "--prompt-lr is the reading prompt's"),
-    ({"reading_prompt": 4, "closing_prompt": 5}, "--closing-prompt 5 moves"),
+    ({"reading_prompt": 4, "closing_prompt": 5}, "--closing-prompt 5 and --answer-prompt 0 move"),
+    ({"reading_prompt": 4, "closing_prompt": 2, "answer_prompt": 3}, "together no more than it"),
 ])
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
     with pytest.raises(ValueError, match=needle):

@@ -112,7 +112,8 @@ def test_a_window_scorer_is_checked_used_and_recorded(tiny_rag, tmp_path):
         tiny_rag.set_window_scorer(other)
 
 
-def test_a_wordpieces_projector_reads_one_soft_token_per_window_wordpiece(tiny_rag):
+@pytest.mark.parametrize("prompt", [{}, {"reading_prompt": 3, "closing_prompt": 1, "answer_prompt": 1}])
+def test_a_wordpieces_projector_reads_one_soft_token_per_window_wordpiece(tiny_rag, prompt):
     from projector.config import WORDPIECES
     from rag.selection import WindowConfig, selected_windows
 
@@ -121,15 +122,16 @@ def test_a_wordpieces_projector_reads_one_soft_token_per_window_wordpiece(tiny_r
     projector = Projector(ProjectorConfig(
         d_embed=embedder.token_dim, d_model=tiny_rag.llm.hidden_size, tokens_per_vector=1, hidden=16,
         memory_encoding=WORDPIECES, embedder_id=embedder.id, llm_id=tiny_rag.llm.id,
-        target_norm=tiny_rag.llm.embedding_norm))
+        target_norm=tiny_rag.llm.embedding_norm, **prompt))
     tiny_rag.set_projector(projector)  # no stored memory needed: the index has no such encoding
     tiny_rag.window = WindowConfig(width=4)
     qs = ["Which river flows through the town?", "Who founded the company?"]
     hits = tiny_rag.retrieve(qs, 2)
     answers = tiny_rag.answer(qs, hits, "compressed")
     windows = selected_windows(embedder, qs, [[h.text for h in hs] for hs in hits], tiny_rag.window)
-    assert [a.context_tokens for a in answers] == [sum(len(w.states) for w in ws) for ws in windows]
-    assert all(0 < a.context_tokens <= 2 * 4 for a in answers)
+    n_prompt = prompt.get("reading_prompt", 0)  # a reading prompt counts, wherever its rows are written
+    assert [a.context_tokens for a in answers] == [sum(len(w.states) for w in ws) + n_prompt for ws in windows]
+    assert all(n_prompt < a.context_tokens <= 2 * 4 + n_prompt for a in answers)
     assert [a.text for a in tiny_rag.answer(qs[:1], hits[:1], "compressed")] == [answers[0].text]
     wrong = Projector(ProjectorConfig(d_embed=embedder.token_dim + 1, d_model=tiny_rag.llm.hidden_size,
                                       tokens_per_vector=1, memory_encoding=WORDPIECES))
