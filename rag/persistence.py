@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,10 +67,28 @@ def load_weights(directory: Path) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in load_file(str(directory / WEIGHTS_FILE)).items()}
 
 
+# Config fields that record where a module came from (data, steps, history), not what it computes.
+PROVENANCE_FIELDS = frozenset({"training"})
+
+
 def module_fingerprint(config: object, module: nn.Module) -> str:
-    """sha256 over the config's fields and every weight (as float32), first 16 hex digits."""
-    h = hashlib.sha256(repr(sorted(vars(config).items())).encode())
+    """sha256 over the config fields that set what the module computes and every weight (as float32), first 16 hex
+    digits. Fields at their declared default and provenance fields are left out, so a later version adding a field
+    (whose default keeps the old behaviour), or a card gaining a record, leaves the fingerprints of the same weights
+    as they were."""
+    h = hashlib.sha256(repr(sorted(_behaviour_fields(config).items())).encode())
     for k, v in sorted(module.state_dict().items()):
         h.update(k.encode())
         h.update(v.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _behaviour_fields(config: object) -> dict[str, object]:
+    """``config``'s fields, less provenance and those equal to their dataclass default."""
+    values = {}
+    for f in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        default = f.default if f.default_factory is MISSING else f.default_factory()
+        if f.name not in PROVENANCE_FIELDS and (default is MISSING or value != default):
+            values[f.name] = value
+    return values
