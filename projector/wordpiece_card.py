@@ -170,7 +170,8 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --closing-prompt {config.closing_prompt}" if config.closing_prompt else "")
             + (f" --answer-prompt {config.answer_prompt}" if config.answer_prompt else "")
             + (" --freeze-projector" if distill.get("freeze_projector") else "")
-            + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else ""))
+            + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else "")
+            + (f" --seed {distill['seed']}" if distill.get("seed") else ""))  # one --seed sets both stages' seeds
 
 
 def _prompt_layout(config: ProjectorConfig) -> str:

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -137,7 +138,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         # after the windows), and the card says so
         again = run_wordpiece_recipe(WordpieceRecipeConfig(**{**vars(config), "init_from": str(more),
                                                               "reading_prompt": prompt, "closing_prompt": 1,
-                                                              "distill": more_distill}),
+                                                              "distill": replace(more_distill, seed=2)}),
                                      tmp_path / "again", progress=False)
         card = (again / "README.md").read_text()
         assert "continued from that projector's trained prompt" in card and "short instruction" not in card
@@ -146,6 +147,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         assert steps[1] == first and f"--out runs/{encoding}-2 " in steps[3] and "-1/final" in steps[3]
         assert "-2/final" in steps[5] and f"--reading-prompt {prompt} --closing-prompt 1" in steps[5]
         assert "--closing-prompt" not in steps[3] and "(1 before the first window, 1 after the last)" in card
+        assert steps[5].endswith(" --seed 2") and "--seed" not in steps[3]  # a seed other than 0 is part of the run
         assert _distill_tables(card)[1:] == _distill_tables((more / "README.md").read_text())
         assert card.index("Step 2 under Reproduce") < card.index("Step 1 under Reproduce")
 
