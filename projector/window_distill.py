@@ -34,6 +34,7 @@ from projector.model import Projector, window_soft_tokens
 from projector.reading_distill import exact_window_tokens, reading_kl, reading_mask, reading_span
 from rag import prompt as P
 from rag.llm import LLM
+from rag.pipeline import DEFAULT_MAX_NEW_TOKENS
 from rag.selection import LAST_LAYER, Window, WindowConfig, token_states, windows_of_states
 from rag.window_scorer import WindowScorer
 from rag.window_training import lr_factor
@@ -64,6 +65,9 @@ class DistillConfig:
     grad_clip: float = 1.0
     checkpoint_every: int = 50
     val_questions: int = 64
+    # at every checkpoint also answer the validation questions greedily, as the compressed mode does (accuracy is a
+    # noisy but direct probe: the validation loss has ranked runs differently from accuracy)
+    val_accuracy: bool = True
     seed: int = 0
 
 
@@ -122,11 +126,8 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
     n_keep = int((teacher.labels != -100).sum(1).max())
     with torch.no_grad():
         top = torch.log_softmax(target_logits(llm, teacher, n_keep), dim=-1).topk(config.top_k, dim=-1)
-    soft, sizes = zip(*(window_soft_tokens(projector, e.windows, llm.tokenizer) for e in examples))
-    prompts = [P.encode_prompt(llm, P.soft_windows_message(e.question, n, projector.config.answer_prompt),
-                               target=e.answer)
-               for e, n in zip(examples, sizes)]
-    student = P.assemble(llm, prompts, list(soft), with_labels=True)
+    prompts, soft = student_prompts(llm, projector, examples, with_answer=True)
+    student = P.assemble(llm, prompts, soft, with_labels=True)
     # one student forward serves both losses: the answer's logits are the last n_keep of the reading span's
     n_read = max(reading_span(prompts), n_keep) if config.reading_weight else n_keep
     read_logits = target_logits(llm, student, n_read)
@@ -144,6 +145,37 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
         loss = loss + config.reading_weight * loss_read
         parts["reading"] = loss_read.item()
     return loss, {"loss": loss.item(), **parts}
+
+
+def student_prompts(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
+                    with_answer: bool) -> tuple[list[P.EncodedPrompt], list[torch.Tensor]]:
+    """The soft-window prompts of ``examples`` (with the gold answer as target, for the loss, or without, to
+    generate) and their soft tokens, each ``(n_soft_i, d_model)``."""
+    soft, sizes = zip(*(window_soft_tokens(projector, e.windows, llm.tokenizer) for e in examples))
+    prompts = [P.encode_prompt(llm, P.soft_windows_message(e.question, n, projector.config.answer_prompt),
+                               target=e.answer if with_answer else None) for e, n in zip(examples, sizes)]
+    return prompts, list(soft)
+
+
+@torch.no_grad()
+def greedy_answers(llm: LLM, projector: Projector, examples: Sequence[WindowExample], batch_size: int) -> list[str]:
+    """What the frozen LLM answers to each of ``examples`` from its soft windows: greedy, as the compressed mode
+    generates (``DEFAULT_MAX_NEW_TOKENS``, stopping at a newline)."""
+    projector.eval()
+    texts: list[str] = []
+    for s in range(0, len(examples), batch_size):
+        prompts, soft = student_prompts(llm, projector, examples[s:s + batch_size], with_answer=False)
+        batch = P.assemble(llm, prompts, soft)
+        texts += llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, DEFAULT_MAX_NEW_TOKENS).texts
+    return texts
+
+
+def validation_accuracy(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
+                        config: DistillConfig) -> dict:
+    """``val_acc``: the share of ``examples`` whose greedy answer holds their gold answer (the benchmark's
+    accuracy, on the windows these examples read)."""
+    texts = greedy_answers(llm, projector, examples, config.batch_size)
+    return {"val_acc": sum(has_answer(t, [e.answer]) for t, e in zip(texts, examples)) / len(examples)}
 
 
 @torch.no_grad()
@@ -201,6 +233,8 @@ def distill(projector: Projector, llm: LLM, train: Sequence[WindowExample], val:
         if step % config.checkpoint_every == 0 or step == end:
             if val:
                 history[-1].update(validation_loss(llm, projector, val, config))
+                if config.val_accuracy:
+                    history[-1].update(validation_accuracy(llm, projector, val, config))
                 logger.info("distill step %d: %s", step, json.dumps(history[-1]))
             save_checkpoint(checkpoint, projector, optimizer, {"step": step, "history": history,
                                                                "config": asdict(config)})

@@ -88,7 +88,10 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         "as text" + (f", + {reading} x KL(exact-token twin || student) at every position from the first soft token "
                       "(reading distillation: the same prompt with each soft token replaced by the embedding of the "
                       "token it stands for)" if reading else "")
-        + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}.", "",
+        + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}."
+        + (f" Validated at every checkpoint on up to {distill['val_questions']} validation questions whose windows hold "
+           "their answer (accuracy: the greedy answer holds it)." if checkpoints and "val_acc" in checkpoints[-1]
+           else ""), "",
         *_distill_table(checkpoints, bool(reading)), "",
         *([_environment_line(t["distill_environment"]), ""] if t.get("distill_environment") else []),
         *_earlier_distill_tables(t.get("lineage", [])),
@@ -195,11 +198,15 @@ def _alignment_table(history: list[dict]) -> list[str]:
 
 
 def _distill_table(checkpoints: list[dict], reading: bool) -> list[str]:
-    """Training loss and validation loss parts at every checkpoint (the reading KL where it was trained)."""
-    head = "| step | train loss (last step) | val NLL | val KL |" + (" val reading KL |" if reading else "")
+    """Training loss and validation loss parts at every checkpoint (the reading KL where it was trained), and the
+    validation accuracy where it was measured (runs since 2026-12-05)."""
+    accuracy = "val_acc" in checkpoints[-1]
+    head = ("| step | train loss (last step) | val NLL | val KL |" + (" val reading KL |" if reading else "")
+            + (" val accuracy |" if accuracy else ""))
     return [head, "| --- " * head.count(" |") + "|",
             *[f"| {h['step']} | {h['loss']:.3f} | {h['val_nll']:.3f} | {h['val_kl']:.3f} |"
-              + (f" {h['val_reading']:.3f} |" if reading else "") for h in checkpoints]]
+              + (f" {h['val_reading']:.3f} |" if reading else "")
+              + (f" {h['val_acc']:.3f} |" if accuracy else "") for h in checkpoints]]
 
 
 def _checkpoints(history: list[dict]) -> list[dict]:

@@ -1,15 +1,25 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 from tiny_projector import make_projector
 
+from eval.metrics import normalize_answer
 from eval.records import QARecord
 from indexer.hit import Hit
 from projector.checkpoint import STATE_FILE
 from projector.config import READER_TOKENS, WORDPIECES
 from projector.losses import target_logits
-from projector.window_distill import DistillConfig, distill, distill_loss, window_examples, with_gold_passage
+from projector.window_distill import (
+    DistillConfig,
+    distill,
+    distill_loss,
+    greedy_answers,
+    validation_accuracy,
+    window_examples,
+    with_gold_passage,
+)
 from rag.selection import WindowConfig
 
 PASSAGES = ["The Eiffel Tower was completed in 1889 in Paris.", "Berlin is the capital of Germany.",
@@ -171,3 +181,17 @@ def test_the_reading_prompt_trains_at_its_own_rate_beside_the_projector(examples
     assert changed and (changed == {"reading_prompt"}) == (lr == 0.0) and ("reading_prompt" in changed) == bool(prompt_lr)
     with pytest.raises(ValueError, match="no reading prompt"):
         distill(_projector(tiny_llm, tiny_embedder), tiny_llm, examples, [], config, tmp_path / "b", progress=False)
+
+
+def test_validation_accuracy_counts_greedy_answers_holding_the_gold_one(examples, tiny_llm, tiny_embedder, tmp_path):
+    projector = _projector(tiny_llm, tiny_embedder)
+    one_by_one = greedy_answers(tiny_llm, projector, examples, batch_size=1)
+    assert greedy_answers(tiny_llm, projector, examples, batch_size=len(examples)) == one_by_one  # padding-free
+    config = DistillConfig(batch_size=3)
+    answered = [replace(e, answer=text) for e, text in zip(examples, one_by_one) if normalize_answer(text)]
+    assert answered and validation_accuracy(tiny_llm, projector, answered, config) == {"val_acc": 1.0}
+    missed = [replace(e, answer="zyzzyva quokka") for e in examples]
+    assert validation_accuracy(tiny_llm, projector, missed, config) == {"val_acc": 0.0}
+    history = distill(projector, tiny_llm, examples, examples[:2],
+                      DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1), tmp_path, progress=False)
+    assert all(0.0 <= h["val_acc"] <= 1.0 for h in history)  # logged at every checkpoint

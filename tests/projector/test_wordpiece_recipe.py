@@ -104,6 +104,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     reproduced = "--align-vocabulary-weight 1.0 --align-temperature 0.05" in card
     assert reproduced == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
     assert training["distill_environment"]["device"] == "cpu" and "Distilled on cpu with the LLM in" in card
+    assert " val accuracy |" in card and "(accuracy: the greedy answer holds it)" in card
     # continuing from it skips alignment and says so on the card (reader tokens: with reading distillation;
     # wordpieces: a reading prompt trained alone)
     reading = 1.0 if encoding == "reader_tokens" else 0.0
