@@ -4,8 +4,13 @@ distillation; resumable)."""
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
 
 from rag.defaults import SHARED_SQUAD
+
+if TYPE_CHECKING:
+    from projector.wordpiece_recipe import WordpieceRecipeConfig
 
 
 def add_train_wordpieces_parser(sub) -> None:
@@ -81,6 +86,10 @@ def add_train_wordpieces_parser(sub) -> None:
                    help="with --reading-prompt: the prompt's learning rate when it trains beside the projector "
                         "(default: --lr; prompt tuning usually wants ~10x the projector's)")
     p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--val-questions", type=int, default=64, metavar="N",
+                   help="validate at every checkpoint on this many validation questions whose windows hold the answer")
+    p.add_argument("--no-val-accuracy", action="store_true",
+                   help="validate on the loss alone, without answering the validation questions (faster)")
     p.add_argument("--init-from", default=None,
                    help="continue from this projector folder (same encoding; skips alignment), e.g. the shipped one")
     p.add_argument("--until", type=int, default=None, help="stop after this distillation step (resume later)")
@@ -90,11 +99,24 @@ def add_train_wordpieces_parser(sub) -> None:
 
 
 def run_train_wordpieces(args: argparse.Namespace) -> int:
+    from projector.wordpiece_recipe import run_wordpiece_recipe
+
+    try:  # the recipe's config refuses settings that cannot work before anything loads: say so, no traceback
+        config = _recipe_config(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = run_wordpiece_recipe(config, args.out, progress=not args.quiet, until=args.until)
+    print(f"Projector run at {out}")
+    return 0
+
+
+def _recipe_config(args: argparse.Namespace) -> WordpieceRecipeConfig:
     from projector.alignment import AlignConfig
     from projector.window_distill import DistillConfig
-    from projector.wordpiece_recipe import WordpieceRecipeConfig, run_wordpiece_recipe
+    from projector.wordpiece_recipe import WordpieceRecipeConfig
 
-    config = WordpieceRecipeConfig(
+    return WordpieceRecipeConfig(
         dataset=args.dataset, val_articles=tuple(args.val_articles), held_out=tuple(args.held_out), llm=args.llm,
         embedder=args.embedder, window_scorer=args.window_scorer, hidden=args.hidden, encoding=args.encoding,
         max_pieces=args.max_pieces, read_case=args.read_case,
@@ -108,7 +130,5 @@ def run_train_wordpieces(args: argparse.Namespace) -> int:
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
                               reading_weight=args.reading_weight, freeze_projector=args.freeze_projector,
                               prompt_lr=args.prompt_lr,
-                              checkpoint_every=args.checkpoint_every, seed=args.seed))
-    out = run_wordpiece_recipe(config, args.out, progress=not args.quiet, until=args.until)
-    print(f"Projector run at {out}")
-    return 0
+                              checkpoint_every=args.checkpoint_every, val_questions=args.val_questions,
+                              val_accuracy=not args.no_val_accuracy, seed=args.seed))

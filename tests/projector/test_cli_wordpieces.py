@@ -1,0 +1,36 @@
+"""``squeezerag train-wordpieces``: its flags reach the recipe's config (the recipe itself is tested on its own)."""
+
+import pytest
+
+from rag.cli import main
+
+
+@pytest.fixture
+def recipe_config(monkeypatch):
+    seen = []
+    monkeypatch.setattr("projector.wordpiece_recipe.run_wordpiece_recipe",
+                        lambda config, out, progress, until: seen.append(config) or out)
+    return seen
+
+
+def test_prompt_layout_seed_and_validation_flags_reach_the_recipe(recipe_config, tmp_path, capsys):
+    assert main(["train-wordpieces", "--out", str(tmp_path), "--encoding", "reader_tokens", "--reading-prompt", "16",
+                 "--closing-prompt", "4", "--answer-prompt", "8", "--seed", "2", "--val-questions", "32",
+                 "--no-val-accuracy", "--quiet"]) == 0
+    (config,) = recipe_config
+    assert (config.reading_prompt, config.closing_prompt, config.answer_prompt) == (16, 4, 8)
+    assert config.distill.seed == config.align.seed == 2
+    assert config.distill.val_questions == 32 and not config.distill.val_accuracy
+    assert str(tmp_path) in capsys.readouterr().out
+
+
+def test_defaults_answer_the_validation_questions(recipe_config, tmp_path):
+    assert main(["train-wordpieces", "--out", str(tmp_path), "--quiet"]) == 0
+    assert recipe_config[0].distill.val_accuracy and recipe_config[0].distill.val_questions == 64
+    assert recipe_config[0].answer_prompt == recipe_config[0].closing_prompt == 0
+
+
+def test_a_prompt_layout_that_cannot_work_is_refused_before_training(recipe_config, tmp_path, capsys):
+    assert main(["train-wordpieces", "--out", str(tmp_path), "--encoding", "reader_tokens", "--reading-prompt", "4",
+                 "--answer-prompt", "5", "--quiet"]) != 0
+    assert "--answer-prompt 5" in capsys.readouterr().err and not recipe_config
