@@ -18,10 +18,13 @@ from torch import nn
 from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
 from projector.reader_tokens import ReaderTokenInputs, reader_token_inputs
+from rag import prompt as P
 from rag.errors import ProjectorMismatchError
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, module_fingerprint, require_saved, save_module
 
 if TYPE_CHECKING:
+    from rag.llm import LLM
+    from rag.prompt import EncodedPrompt
     from rag.selection import Window
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,16 @@ def window_soft_tokens(projector: Projector, windows: Sequence[Window],
     pieces = torch.cat([x.pieces for x in inputs]).to(projector.device)
     soft = projector(states[None], pieces[None]).reshape(-1, config.d_model)
     return with_reading_prompt(projector, soft, [len(x.pieces) for x in inputs])
+
+
+def soft_window_prompt(projector: Projector, llm: LLM, question: str, windows: Sequence[Window],
+                       target: str | None = None) -> tuple[EncodedPrompt, torch.Tensor]:
+    """The compressed prompt for ``question`` over ``windows`` (one soft block per window, the reading prompt where
+    the projector writes it; ``target`` appended for training) and its soft tokens ``(n_soft, d_model)``. The
+    compressed mode and distillation both build it here."""
+    soft, sizes = window_soft_tokens(projector, windows, llm.tokenizer)
+    message = P.soft_windows_message(question, sizes, projector.config.answer_prompt)
+    return P.encode_prompt(llm, message, target), soft
 
 
 def with_reading_prompt(projector: Projector, soft: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, list[int]]:

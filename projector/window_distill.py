@@ -30,7 +30,7 @@ from indexer.hit import Hit
 from projector.answer_windows import with_answer_window
 from projector.checkpoint import load_checkpoint, save_checkpoint
 from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
-from projector.model import Projector, window_soft_tokens
+from projector.model import Projector, soft_window_prompt
 from projector.reading_distill import exact_window_tokens, reading_kl, reading_mask, reading_span
 from rag import prompt as P
 from rag.llm import LLM
@@ -151,10 +151,9 @@ def student_prompts(llm: LLM, projector: Projector, examples: Sequence[WindowExa
                     with_answer: bool) -> tuple[list[P.EncodedPrompt], list[torch.Tensor]]:
     """The soft-window prompts of ``examples`` (with the gold answer as target, for the loss, or without, to
     generate) and their soft tokens, each ``(n_soft_i, d_model)``."""
-    soft, sizes = zip(*(window_soft_tokens(projector, e.windows, llm.tokenizer) for e in examples))
-    prompts = [P.encode_prompt(llm, P.soft_windows_message(e.question, n, projector.config.answer_prompt),
-                               target=e.answer if with_answer else None) for e, n in zip(examples, sizes)]
-    return prompts, list(soft)
+    prompts, soft = zip(*(soft_window_prompt(projector, llm, e.question, e.windows, e.answer if with_answer else None)
+                          for e in examples))
+    return list(prompts), list(soft)
 
 
 @torch.no_grad()

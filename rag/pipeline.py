@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from indexer.index import Hit, Index
-from projector.model import Projector, window_soft_tokens
+from projector.model import Projector, soft_window_prompt
 from rag import prompt as P
 from rag.answer import MODES, Answer, Timings
 from rag.errors import InvalidQuestionError, SqueezeRagError
@@ -217,9 +217,9 @@ class RAG:
                                    self.window_scorer, self.projector.config.token_layers)
         soft, prompts = [], []
         for question, ws in zip(questions, windows):
-            tokens, sizes = window_soft_tokens(self.projector, ws, self.llm.tokenizer)
+            prompt, tokens = soft_window_prompt(self.projector, self.llm, question, ws)
             soft.append(tokens.to(self.llm.device))
-            prompts.append(P.encode_prompt(self.llm, P.soft_windows_message(question, sizes, self.projector.config.answer_prompt)))
+            prompts.append(prompt)
         return prompts, soft, [s.shape[0] for s in soft]
 
     @property

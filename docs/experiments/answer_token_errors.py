@@ -30,11 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import projector.model as projector_model
 import rag.pipeline as pipeline
 from projector.reader_tokens import reader_token_inputs, shared_characters
 from rag.window_training import answer_char_spans
 
-projected_windows = pipeline.window_soft_tokens
+projected_windows = projector_model.window_soft_tokens
 prompts_of = pipeline.RAG._wordpiece_prompts
 state: dict = {"questions": [], "calls": 0}
 
@@ -139,6 +140,6 @@ if __name__ == "__main__":
 
         state["path"] = sys.argv[2]
         Path(state["path"]).unlink(missing_ok=True)
-        pipeline.window_soft_tokens = recording_perfect_tokens
+        projector_model.window_soft_tokens = recording_perfect_tokens
         pipeline.RAG._wordpiece_prompts = stash_questions
         sys.exit(main(sys.argv[3:]))

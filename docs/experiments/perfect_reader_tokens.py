@@ -17,11 +17,12 @@ import sys
 
 import torch
 
+import projector.model as projector_model
 import rag.pipeline as pipeline
 from projector.model import window_reader_inputs
 from rag.cli import main
 
-projected_windows = pipeline.window_soft_tokens
+projected_windows = projector_model.window_soft_tokens
 attach_projector = pipeline.RAG.set_projector
 vocabulary: list[torch.Tensor] = []
 
@@ -46,5 +47,5 @@ def set_projector(rag, projector):
 
 if __name__ == "__main__":
     pipeline.RAG.set_projector = set_projector
-    pipeline.window_soft_tokens = perfect_window_tokens
+    projector_model.window_soft_tokens = perfect_window_tokens
     sys.exit(main(sys.argv[1:]))

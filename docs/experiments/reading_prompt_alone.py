@@ -14,7 +14,7 @@ Run it as ``squeezerag bench`` with the projector that has the prompt::
 
 import sys
 
-import rag.pipeline as pipeline
+import projector.model as projector_model
 from rag.cli import main
 
 
@@ -26,5 +26,5 @@ def prompt_alone(projector, windows, tokenizer=None):
 
 
 if __name__ == "__main__":
-    pipeline.window_soft_tokens = prompt_alone
+    projector_model.window_soft_tokens = prompt_alone
     sys.exit(main(sys.argv[1:]))

@@ -23,11 +23,12 @@ import sys
 import torch
 import torch.nn.functional as F
 
+import projector.model as projector_model
 import rag.pipeline as pipeline
 from projector.model import window_reader_inputs
 from rag.cli import main
 
-projected_windows = pipeline.window_soft_tokens
+projected_windows = projector_model.window_soft_tokens
 attach_projector = pipeline.RAG.set_projector
 vocabulary: list[torch.Tensor] = []
 RULES = ("perfect_fixed", "exact_norm", "nearest_norm")
@@ -61,5 +62,5 @@ if __name__ == "__main__":
     if RULE not in RULES:
         raise SystemExit(f"NORM_RULE must be one of {RULES}, got {RULE!r}")
     pipeline.RAG.set_projector = set_projector
-    pipeline.window_soft_tokens = renormed_window_tokens
+    projector_model.window_soft_tokens = renormed_window_tokens
     sys.exit(main(sys.argv[1:]))

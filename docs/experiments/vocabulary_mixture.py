@@ -22,10 +22,11 @@ import sys
 import torch
 import torch.nn.functional as F
 
+import projector.model as projector_model
 import rag.pipeline as pipeline
 from rag.cli import main
 
-projected_windows = pipeline.window_soft_tokens
+projected_windows = projector_model.window_soft_tokens
 attach_projector = pipeline.RAG.set_projector
 vocabulary: list[torch.Tensor] = []
 TAU = float(os.environ.get("MIXTURE_TAU", "0.05"))
@@ -54,5 +55,5 @@ def set_projector(rag, projector):
 
 if __name__ == "__main__":
     pipeline.RAG.set_projector = set_projector
-    pipeline.window_soft_tokens = mixture_window_tokens
+    projector_model.window_soft_tokens = mixture_window_tokens
     sys.exit(main(sys.argv[1:]))

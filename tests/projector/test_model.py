@@ -135,16 +135,25 @@ def test_a_reading_prompt_comes_before_the_first_window_and_counts_in_its_block(
     assert torch.equal(again.reading_prompt, prompted.reading_prompt) and again.config.reading_prompt == 4
 
 
+def _prompt_moved(tiny_llm, tmp_path, **layout) -> tuple[Projector, Projector]:
+    """A projector with a 4-token reading prompt all in front, and one with the same weights laid out as ``layout``
+    says: only where the prompt is written differs."""
+    torch.manual_seed(0)
+    opening = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4).eval()
+    opening.save_pretrained(tmp_path / "opening")
+    moved = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4,
+                           **layout).eval()
+    moved.load_weights_from(tmp_path / "opening")
+    moved.save_pretrained(tmp_path / "moved")
+    assert Projector.from_pretrained(tmp_path / "moved").config == moved.config
+    return opening, moved
+
+
 def test_a_closing_prompt_moves_the_prompts_last_rows_after_the_last_window(tiny_llm, tmp_path):
     from projector.model import window_soft_tokens
 
-    torch.manual_seed(0)
     windows = [_window("abc", 3), _window("de", 2)]
-    opening = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4).eval()
-    opening.save_pretrained(tmp_path / "opening")
-    closing = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4,
-                             closing_prompt=3).eval()
-    closing.load_weights_from(tmp_path / "opening")  # same weights: only where the prompt is written differs
+    opening, closing = _prompt_moved(tiny_llm, tmp_path, closing_prompt=3)
     prompt = closing.reading_prompt
 
     front, front_sizes = window_soft_tokens(opening, windows)
@@ -155,31 +164,22 @@ def test_a_closing_prompt_moves_the_prompts_last_rows_after_the_last_window(tiny
     one, one_size = window_soft_tokens(closing, windows[:1])  # one window holds both ends
     soft_one = window_soft_tokens(opening, windows[:1])[0][4:]
     assert one_size == [1 + 3 + 3] and torch.equal(one, torch.cat([prompt[:1], soft_one, prompt[1:]]))
-    closing.save_pretrained(tmp_path / "closing")
-    assert Projector.from_pretrained(tmp_path / "closing").config.closing_prompt == 3
 
 
 def test_an_answer_prompt_writes_the_prompts_last_rows_after_the_question(tiny_llm, tmp_path):
-    from projector.model import window_soft_tokens
+    from projector.model import soft_window_prompt, window_soft_tokens
     from rag.prompt import SOFT_MARKER, encode_prompt, soft_windows_message
 
-    torch.manual_seed(0)
     windows = [_window("abc", 3), _window("de", 2)]
-    opening = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4).eval()
-    opening.save_pretrained(tmp_path / "opening")
-    split = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4,
-                           closing_prompt=1, answer_prompt=2).eval()
-    split.load_weights_from(tmp_path / "opening")
+    opening, split = _prompt_moved(tiny_llm, tmp_path, closing_prompt=1, answer_prompt=2)
     prompt, soft = split.reading_prompt, window_soft_tokens(opening, windows)[0][4:]
 
     rows, sizes = window_soft_tokens(split, windows)
     assert sizes == [1 + 3, 2 + 1]  # the answer prompt's 2 rows belong to no window
     assert torch.equal(rows, torch.cat([prompt[:1], soft, prompt[1:]]))
-    message = soft_windows_message("Who?", sizes, split.config.answer_prompt)
-    encoded = encode_prompt(tiny_llm, message)
-    assert encoded.n_soft == len(rows) == sum(sizes) + 2
-    question_end = message.index("Who?")
-    assert message.count(SOFT_MARKER, question_end) == 2  # the last two, after the question
+    encoded, written = soft_window_prompt(split, tiny_llm, "Who?", windows)
+    assert torch.equal(written, rows) and encoded.n_soft == len(rows) == sum(sizes) + 2
+    message = soft_windows_message("Who?", sizes, after_question=2)
+    assert encoded == encode_prompt(tiny_llm, message)
+    assert message.count(SOFT_MARKER, message.index("Who?")) == 2  # the last two, after the question
     assert soft_windows_message("Who?", sizes) == message[:message.rindex("\n")]  # else the usual message
-    split.save_pretrained(tmp_path / "split")
-    assert Projector.from_pretrained(tmp_path / "split").config.answer_prompt == 2
