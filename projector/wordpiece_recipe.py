@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from eval.datasets import load_qa
-from eval.records import filter_articles, without_articles
+from eval.records import QARecord, filter_articles, without_articles
 from projector.alignment import (
     AlignConfig,
     TokenLayout,
@@ -30,12 +32,15 @@ from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, Projec
 from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
-from projector.window_distill import DistillConfig, distill, window_examples, with_gold_passage
+from projector.window_distill import DistillConfig, WindowExample, distill, window_examples, with_gold_passage
 from projector.wordpiece_card import lineage_record, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION, READING_PROMPT_START
 from rag.selection import LAST_LAYER, WindowConfig, check_token_layers, projector_input_dim
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
+
+if TYPE_CHECKING:
+    from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +106,25 @@ class WordpieceRecipeConfig:
             raise ValueError("--prompt-lr is the reading prompt's learning rate: pass --reading-prompt N with it")
 
 
+def recipe_window_examples(config: WordpieceRecipeConfig, embedder: Any, scorer: WindowScorer | None,
+                           records: Sequence[QARecord], training: bool, progress: bool = True) -> list[WindowExample]:
+    """``records`` as the recipe reads them: top-``k`` retrieval over their own paragraphs, the windows selected
+    in them, only questions whose windows hold a gold answer (``training``: with the gold-passage and answer-window
+    options the recipe asks for)."""
+    from eval.dataset_index import dataset_index
+
+    hits = dataset_index(records, embedder=embedder, progress=progress).search([r.question for r in records],
+                                                                              k=config.k)
+    if training and config.gold_passage:
+        hits = with_gold_passage(records, hits)
+    return window_examples(embedder, scorer, records, hits, WindowConfig(width=config.window_width),
+                           progress=progress, layers=config.token_layers,
+                           answer_windows=training and config.answer_windows)
+
+
 def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, progress: bool = True,
                          until: int | None = None) -> Path:
     """Align, then distil; returns ``out_dir/final`` (or ``out_dir`` when ``until`` stopped distillation early)."""
-    from eval.dataset_index import dataset_index
     from indexer import load_embedder
     from rag.defaults import load_demo_corpus
     from rag.demo_index import default_window_scorer_dir
@@ -146,12 +166,8 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         if config.cloze else []
     splits: dict[str, list] = {"cloze": []}
     for name, rs in (("train", train), ("validation", val), *((("cloze", cloze),) if cloze else ())):
-        hits = dataset_index(rs, embedder=embedder, progress=progress).search([r.question for r in rs], k=config.k)
-        if name == "train" and config.gold_passage:
-            hits = with_gold_passage(rs, hits)
-        splits[name] = window_examples(embedder, scorer, rs, hits, window, progress=progress,
-                                       layers=config.token_layers,
-                                       answer_windows=name == "train" and config.answer_windows)
+        splits[name] = recipe_window_examples(config, embedder, scorer, rs, training=name == "train",
+                                              progress=progress)
         logger.info("%s: %d of %d questions keep a gold answer in their windows (%d through an answer window)", name,
                     len(splits[name]), len(rs), sum(e.answer_window for e in splits[name]))
     history = distill(projector, llm, splits["train"] + splits["cloze"],

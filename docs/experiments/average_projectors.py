@@ -17,13 +17,14 @@ from pathlib import Path
 import torch
 
 from projector import Projector
+from rag.persistence import PROVENANCE_FIELDS
 
 logger = logging.getLogger(__name__)
 
 
 def architecture(projector: Projector) -> dict:
-    """The config fields that decide what the weights mean (everything but the training record)."""
-    return {k: v for k, v in asdict(projector.config).items() if k != "training"}
+    """The config fields that decide what the weights mean (everything but provenance: the training record)."""
+    return {k: v for k, v in asdict(projector.config).items() if k not in PROVENANCE_FIELDS}
 
 
 def average_projectors(folders: list[str]) -> Projector:

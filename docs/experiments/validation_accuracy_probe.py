@@ -11,17 +11,16 @@ import argparse
 import logging
 import time
 
-from eval.dataset_index import dataset_index
 from eval.datasets import load_qa
 from eval.records import filter_articles
 from indexer import load_embedder
 from projector import Projector
-from projector.window_distill import DistillConfig, validation_accuracy, window_examples
-from projector.wordpiece_recipe import WordpieceRecipeConfig
+from projector.window_distill import DistillConfig, validation_accuracy
+from projector.wordpiece_recipe import WordpieceRecipeConfig, recipe_window_examples
 from rag.defaults import SHARED_SQUAD
 from rag.demo_index import default_window_scorer_dir
 from rag.llm import LLM
-from rag.selection import ALL_LAYERS, WindowConfig
+from rag.selection import ALL_LAYERS
 from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger("validation_accuracy_probe")
@@ -37,9 +36,7 @@ def main() -> None:
     llm, embedder = LLM.load(recipe.llm), load_embedder(recipe.embedder)
     scorer = WindowScorer.from_pretrained(default_window_scorer_dir())
     val = filter_articles(load_qa(recipe.dataset), recipe.val_articles)
-    hits = dataset_index(val, embedder=embedder, progress=False).search([r.question for r in val], k=recipe.k)
-    examples = window_examples(embedder, scorer, val, hits, WindowConfig(width=recipe.window_width),
-                               progress=False, layers=recipe.token_layers)
+    examples = recipe_window_examples(recipe, embedder, scorer, val, training=False, progress=False)
     probe = examples[:args.questions]
     logger.info("%d validation questions, %d keep the answer in their windows; the probe answers %d",
                 len(val), len(examples), len(probe))
