@@ -158,7 +158,9 @@ def alignment_pairs(llm: LLM, embedder: Any, texts: Sequence[str], layout: Token
 
 
 def soft_rows(projector: Projector, pairs: AlignmentPairs) -> torch.Tensor:
-    """``(N, d_model)``: one soft token per row of ``pairs``."""
+    """``(N, d_model)``: one soft token per row of ``pairs`` (alignment and token fidelity compare each soft token
+    with its own token, so a projector that merges tokens is refused)."""
+    projector.config.require_token_per_soft_token("token alignment and token fidelity")
     device = projector.device
     pieces = None if pairs.pieces is None else pairs.pieces[:, None].to(device)
     return projector(pairs.states[:, None, :].to(device), pieces)[:, 0]

@@ -80,6 +80,9 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--answer-prompt", type=int, default=0, metavar="M",
                    help="write the last M of the --reading-prompt tokens after the question, the last thing the LLM "
                         "reads before answering (0: none there)")
+    p.add_argument("--merge-tokens", type=int, default=1, metavar="G",
+                   help="read G consecutive window tokens as one soft token (a window of n tokens costs ceil(n/G)); "
+                        "G > 1 needs --init-from (alignment pairs each soft token with one token)")
     p.add_argument("--freeze-projector", action="store_true",
                    help="with --reading-prompt and --init-from: train only the reading prompt")
     p.add_argument("--prompt-lr", type=float, default=None,
@@ -124,7 +127,7 @@ def _recipe_config(args: argparse.Namespace) -> WordpieceRecipeConfig:
         demo_passages=args.demo_passages, lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers,
         cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
         k=args.k, window_width=args.window_width, init_from=args.init_from, reading_prompt=args.reading_prompt,
-        closing_prompt=args.closing_prompt, answer_prompt=args.answer_prompt,
+        closing_prompt=args.closing_prompt, answer_prompt=args.answer_prompt, merge_tokens=args.merge_tokens,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,

@@ -52,6 +52,9 @@ class ProjectorConfig(JsonConfig):
     # Of those, how many are written at the very end of the user message instead, after the question: the last rows
     # the reader reads before it answers, which can attend to both the windows and the question.
     answer_prompt: int = 0
+    # Window encodings only: consecutive tokens of a window read as one soft token (their inputs concatenated before
+    # the MLP; a window's last group is padded), so a window of n tokens costs ceil(n / merge_tokens) soft tokens.
+    merge_tokens: int = 1
     prompt_version: str = ""
     training: dict = field(default_factory=dict)
 
@@ -74,12 +77,21 @@ class ProjectorConfig(JsonConfig):
             raise ValueError(f"closing_prompt={self.closing_prompt}, answer_prompt={self.answer_prompt}: they count "
                              "the reading prompt's tokens written after the last window and after the question, so "
                              f"each is >= 0 and together <= reading_prompt={self.reading_prompt}")
+        if self.merge_tokens < 1 or (self.merge_tokens > 1 and self.memory_encoding not in WINDOW_ENCODINGS):
+            raise ValueError(f"merge_tokens={self.merge_tokens}: the window tokens read per soft token, >= 1, and "
+                             f"above 1 only for window encodings {WINDOW_ENCODINGS}, not '{self.memory_encoding}'")
         if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
             raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "
                              f"only, not '{self.memory_encoding}'")
 
     def soft_tokens_per_passage(self, n_vectors: int) -> int:
         return n_vectors * self.tokens_per_vector
+
+    def require_token_per_soft_token(self, what: str) -> None:
+        """Refuse a projector that merges tokens for ``what``, which compares each soft token with its own token."""
+        if self.merge_tokens > 1:
+            raise ValueError(f"{what} needs one soft token per token; this projector merges {self.merge_tokens} "
+                             "tokens into each (merge_tokens): train it by QA distillation from one that does not")
 
     @property
     def reads_wordpieces(self) -> bool:

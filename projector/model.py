@@ -34,19 +34,29 @@ def window_soft_tokens(projector: Projector, windows: Sequence[Window],
                        tokenizer: Any = None) -> tuple[torch.Tensor, list[int]]:
     """Soft tokens ``(sum n_i, d_model)`` of a window projector for ``windows`` in order, and each window's
     count ``n_i``: one per wordpiece (``wordpieces``), or per token of the window text in the LLM's
-    ``tokenizer`` (``reader_tokens``). Training and inference both build soft windows here."""
+    ``tokenizer`` (``reader_tokens``), or one per ``merge_tokens`` of those (a window's last group padded), so
+    ``n_i = ceil(tokens_i / merge_tokens)``. Training and inference both build soft windows here."""
     config = projector.config
     if not windows:
         return torch.zeros((0, config.d_model), device=projector.device), []
-    if not config.reads_reader_tokens:
-        states = torch.cat([w.states for w in windows]).to(projector.device)
-        soft = projector(states[None]).reshape(-1, config.d_model)
-        return with_reading_prompt(projector, soft, [len(w.states) for w in windows])
-    inputs = window_reader_inputs(config, windows, tokenizer)
-    states = torch.cat([x.states for x in inputs]).to(projector.device)
-    pieces = torch.cat([x.pieces for x in inputs]).to(projector.device)
-    soft = projector(states[None], pieces[None]).reshape(-1, config.d_model)
-    return with_reading_prompt(projector, soft, [len(x.pieces) for x in inputs])
+    if config.reads_reader_tokens:
+        inputs = window_reader_inputs(config, windows, tokenizer)
+        rows, pieces = [x.states for x in inputs], [x.pieces for x in inputs]
+    else:
+        rows, pieces = [w.states for w in windows], None
+    group = config.merge_tokens
+    states = torch.cat([padded_to_groups(r, group) for r in rows]).to(projector.device)
+    piece_ids = torch.cat([padded_to_groups(p, group) for p in pieces]).to(projector.device)[None] \
+        if pieces is not None else None
+    soft = projector(states[None], piece_ids).reshape(-1, config.d_model)
+    return with_reading_prompt(projector, soft, [-(-len(r) // group) for r in rows])
+
+
+def padded_to_groups(rows: torch.Tensor, group: int) -> torch.Tensor:
+    """``rows`` ``(n, ...)`` with zero rows appended up to a multiple of ``group`` (a window's last merged soft
+    token reads its leftover tokens and zero states, piece index 0)."""
+    missing = -len(rows) % group
+    return torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))]) if missing else rows
 
 
 def soft_window_prompt(projector: Projector, llm: LLM, question: str, windows: Sequence[Window],
@@ -85,10 +95,23 @@ def window_reader_inputs(config: ProjectorConfig, windows: Sequence[Window], tok
                                 config.split_at_wordpieces) for w in windows]
 
 
+def widened_for_merging(state: dict[str, torch.Tensor], mine: dict[str, torch.Tensor],
+                        group: int) -> dict[str, torch.Tensor]:
+    """``state`` of a one-token-per-soft-token projector made to fit ``mine``, which merges ``group`` tokens: its
+    first Linear weight ``(hidden, d)`` becomes ``(hidden, group * d)``, ``group`` copies divided by ``group``, so
+    a merged soft token starts from the MLP applied to the mean of its tokens' normalised inputs."""
+    key = "net.1.weight"
+    if group == 1 or key not in state or state[key].shape[1] * group != mine[key].shape[1]:
+        return state
+    logger.info("merging %d tokens per soft token: the first layer starts from the mean of its inputs", group)
+    return {**state, key: state[key].repeat(1, group) / group}
+
+
 class Projector(nn.Module):
     """LayerNorm + two-layer GELU MLP (xRAG), outputs L2-normalised then scaled to the LLM's embedding norm.
 
-    ``forward``: ``(batch, m, d_embed)`` -> ``(batch, m * t, d_model)`` with ``t = tokens_per_vector``.
+    ``forward``: ``(batch, m, d_embed)`` -> ``(batch, m / g * t, d_model)`` with ``t = tokens_per_vector`` and
+    ``g = merge_tokens`` (``g`` consecutive inputs, each LayerNormed, are concatenated into one MLP input).
     """
 
     def __init__(self, config: ProjectorConfig) -> None:
@@ -99,7 +122,7 @@ class Projector(nn.Module):
         # encodings on one scale before the xRAG-style two-layer GELU MLP.
         self.net = nn.Sequential(
             nn.LayerNorm(config.d_embed),
-            nn.Linear(config.d_embed, config.hidden),
+            nn.Linear(config.d_embed * config.merge_tokens, config.hidden),
             nn.GELU(),
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden, t * d_model),
@@ -131,15 +154,21 @@ class Projector(nn.Module):
 
     def forward(self, memory: torch.Tensor, pieces: torch.Tensor | None = None) -> torch.Tensor:
         """``pieces`` ``(batch, m)`` long: reader-token piece indices
-        (:func:`projector.reader_tokens.reader_token_inputs`), required exactly when ``max_pieces > 0``."""
+        (:func:`projector.reader_tokens.reader_token_inputs`), required exactly when ``max_pieces > 0``; ``m`` a
+        multiple of ``merge_tokens``."""
         batch, m, _ = memory.shape
+        group = self.config.merge_tokens
+        if m % group:
+            raise ValueError(f"{m} inputs cannot be merged {group} at a time: pad each window to a multiple of "
+                             "merge_tokens (projector.model.padded_to_groups)")
         memory = memory.to(self.net[1].weight.dtype)
         if (pieces is None) != (self.piece_embedding is None):
             raise ValueError("pass `pieces` to a 'reader_tokens' projector (projector.reader_tokens), and only to one")
         if self.piece_embedding is not None:
             memory = memory + self.piece_embedding(pieces)
-        out = self.net(memory)
-        out = out.view(batch, m * self.config.tokens_per_vector, self.config.d_model)
+        memory = self.net[0](memory).reshape(batch, m // group, group * memory.shape[-1])
+        out = self.net[1:](memory)
+        out = out.view(batch, m // group * self.config.tokens_per_vector, self.config.d_model)
         return F.normalize(out, dim=-1) * (self.config.target_norm * self.log_scale.exp())
 
     # --- persistence ---------------------------------------------------------------------------
@@ -159,7 +188,8 @@ class Projector(nn.Module):
 
         Used to continue training (e.g. the shipped default on your own corpus). Shapes must match; with
         ``new_reading_prompt`` a projector without a reading prompt may start one that has it (the prompt keeps
-        its own start).
+        its own start), and a projector that merges tokens may start from one that does not
+        (:func:`widened_for_merging`).
         """
         path = Path(path)
         if (path / WEIGHTS_FILE).exists():
@@ -170,6 +200,7 @@ class Projector(nn.Module):
             raise FileNotFoundError(f"{path} holds neither {WEIGHTS_FILE} nor {TENSORS_FILE}; pass a "
                                     "projector folder or a stage checkpoint folder of `squeezerag train`")
         mine = self.state_dict()
+        state = widened_for_merging(state, mine, self.config.merge_tokens)
         bad = [f"{k}: {tuple(v.shape)} vs {tuple(mine[k].shape)}" for k, v in state.items()
                if k in mine and v.shape != mine[k].shape]
         missing = set(mine) - set(state) - ({"reading_prompt"} if new_reading_prompt else set())

@@ -34,6 +34,7 @@ def exact_window_tokens(llm: LLM, projector: Projector, windows: Sequence[Window
     if not projector.config.reads_reader_tokens:
         raise ValueError("reading distillation needs a 'reader_tokens' projector: only it writes one soft token "
                          f"per reader token (this one reads '{projector.config.memory_encoding}')")
+    projector.config.require_token_per_soft_token("reading distillation")
     if not windows:
         return torch.zeros((0, llm.hidden_size), device=llm.device, dtype=llm.dtype)
     ids = torch.cat([x.token_ids for x in window_reader_inputs(projector.config, windows, llm.tokenizer)])

@@ -40,7 +40,10 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         f"# squeezerag projector: {config.embedder_id} -> {config.llm_id} (`{config.memory_encoding}`)", "",
         f"Reads {layers} per wordpiece ({config.d_embed}-d) of the question-aware windows that "
         f"`selected_text` also uses (window scorer, global allocation) and {reads} "
-        f"({config.d_model}-d): LayerNorm -> Linear({config.d_embed}, {config.hidden}) -> GELU -> Linear -> "
+        + (f"; every {config.merge_tokens} consecutive such tokens of a window are merged into one soft token "
+           "(their LayerNormed inputs concatenated)" if config.merge_tokens > 1 else "")
+        + f" ({config.d_model}-d): LayerNorm -> Linear({config.d_embed * config.merge_tokens}, {config.hidden}) -> "
+        "GELU -> Linear -> "
         f"L2-normalise x LLM embedding norm ({config.target_norm:.3f}). Prompt version `{config.prompt_version}`. "
         "Weights fp16.", "",
         f"- Windows: {t['window']}; scorer `{Path(t['window_scorer']).name or 'none (max-sim rule)'}`; top-{recipe['k']} "
@@ -172,6 +175,7 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
             + (f" --closing-prompt {config.closing_prompt}" if config.closing_prompt else "")
             + (f" --answer-prompt {config.answer_prompt}" if config.answer_prompt else "")
+            + (f" --merge-tokens {config.merge_tokens}" if config.merge_tokens > 1 else "")
             + (" --freeze-projector" if distill.get("freeze_projector") else "")
             + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else "")
             + (f" --seed {distill['seed']}" if distill.get("seed") else ""))  # one --seed sets both stages' seeds

@@ -81,6 +81,7 @@ class WordpieceRecipeConfig:
     reading_prompt: int = 0  # learned soft tokens before the first window (ProjectorConfig.reading_prompt)
     closing_prompt: int = 0  # of those, how many go after the last window instead (ProjectorConfig.closing_prompt)
     answer_prompt: int = 0  # and how many after the question (ProjectorConfig.answer_prompt)
+    merge_tokens: int = 1  # window tokens per soft token (ProjectorConfig.merge_tokens); > 1 needs init_from
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -102,6 +103,12 @@ class WordpieceRecipeConfig:
             raise ValueError(f"--closing-prompt {self.closing_prompt} and --answer-prompt {self.answer_prompt} move "
                              f"that many of the --reading-prompt {self.reading_prompt} tokens after the last window "
                              "and after the question: each must be >= 0 and together no more than it")
+        if self.merge_tokens > 1 and not self.init_from:
+            raise ValueError(f"--merge-tokens {self.merge_tokens}: alignment pairs each soft token with one token, "
+                             "so a merging projector starts from a trained one: pass --init-from a projector folder")
+        if self.merge_tokens > 1 and self.distill.reading_weight:
+            raise ValueError("reading distillation compares each soft token with its exact token: use "
+                             "--reading-weight or --merge-tokens, not both")
         if self.distill.prompt_lr is not None and not self.reading_prompt:
             raise ValueError("--prompt-lr is the reading prompt's learning rate: pass --reading-prompt N with it")
 
@@ -149,7 +156,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         target_norm=llm.embedding_norm, max_pieces=config.max_pieces if reader_tokens else 0,
         token_layers=config.token_layers, read_case=config.read_case,
         split_at_wordpieces=config.split_at_wordpieces, reading_prompt=config.reading_prompt,
-        closing_prompt=config.closing_prompt, answer_prompt=config.answer_prompt))
+        closing_prompt=config.closing_prompt, answer_prompt=config.answer_prompt, merge_tokens=config.merge_tokens))
     if config.reading_prompt:
         start = llm.tokenizer(READING_PROMPT_START, add_special_tokens=False, return_tensors="pt").input_ids[0]
         projector.init_reading_prompt(llm.embed(start.to(llm.device)).float())

@@ -56,6 +56,8 @@ def test_a_reader_tokens_projector_needs_pieces_and_they_change_its_output(tiny_
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": 4, "closing_prompt": 2,
       "answer_prompt": 3}, "together <= reading_prompt=4"),
     ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "reading_prompt": 4, "answer_prompt": -1}, ">= 0"),
+    ({"memory_encoding": "wordpieces", "tokens_per_vector": 1, "merge_tokens": 0}, "merge_tokens=0"),
+    ({"memory_encoding": "pooled", "merge_tokens": 2}, "only for window encodings"),
 ])
 def test_window_encodings_refuse_settings_they_cannot_use(tiny_llm, overrides, needle):
     with pytest.raises(ValueError, match=needle):
@@ -183,3 +185,33 @@ def test_an_answer_prompt_writes_the_prompts_last_rows_after_the_question(tiny_l
     assert encoded == encode_prompt(tiny_llm, message)
     assert message.count(SOFT_MARKER, message.index("Who?")) == 2  # the last two, after the question
     assert soft_windows_message("Who?", sizes) == message[:message.rindex("\n")]  # else the usual message
+
+
+def test_a_merging_projector_writes_one_soft_token_per_group_of_a_windows_tokens(tiny_llm, tmp_path):
+    from projector.model import window_soft_tokens
+
+    torch.manual_seed(0)
+    windows = [_window("abc", 3), _window("de", 2)]
+    single = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4).eval()
+    single.save_pretrained(tmp_path / "single")
+    merging = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", reading_prompt=4,
+                             merge_tokens=2).eval()
+    merging.load_weights_from(tmp_path / "single")  # widened: a group starts from the mean of its inputs
+    merging.save_pretrained(tmp_path / "merging")
+    assert Projector.from_pretrained(tmp_path / "merging").config.merge_tokens == 2
+
+    rows, sizes = window_soft_tokens(merging, windows)
+    assert sizes == [4 + 2, 1] and len(rows) == 4 + 2 + 1  # ceil(3 / 2) and ceil(2 / 2); groups stay in a window
+    assert torch.equal(rows[:4], single.reading_prompt)
+    twice = torch.randn(1, 3, 16)
+    torch.testing.assert_close(merging(twice.repeat_interleave(2, dim=1)), single(twice))  # a pair of one token
+    with pytest.raises(ValueError, match="multiple of merge_tokens"):
+        merging(torch.randn(1, 3, 16))
+
+
+def test_token_alignment_refuses_a_merging_projector(tiny_llm):
+    from projector.alignment import soft_rows
+
+    merging = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding="wordpieces", merge_tokens=2)
+    with pytest.raises(ValueError, match="one soft token per token"):
+        soft_rows(merging, None)

@@ -136,12 +136,16 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     changed = {k for k, v in after.items() if k not in before or not torch.equal(v, before[k])}
     assert changed and (changed == {"reading_prompt"}) == bool(prompt)
     if prompt:  # continuing a projector that has a prompt trains that prompt further (here with its last row moved
-        # after the windows), and the card says so
+        # after the windows, and the projector widened to merge two tokens per soft token), and the card says so
         again = run_wordpiece_recipe(WordpieceRecipeConfig(**{**vars(config), "init_from": str(more),
                                                               "reading_prompt": prompt, "closing_prompt": 1,
-                                                              "distill": replace(more_distill, seed=2)}),
+                                                              "merge_tokens": 2,
+                                                              "distill": replace(more_distill, seed=2,
+                                                                                 freeze_projector=False)}),
                                      tmp_path / "again", progress=False)
+        assert Projector.from_pretrained(again).config.merge_tokens == 2
         card = (again / "README.md").read_text()
+        assert "merged into one soft token" in card and "--merge-tokens 2" in card
         assert "continued from that projector's trained prompt" in card and "short instruction" not in card
         steps = _reproduce_block(card)
         assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
@@ -171,6 +175,8 @@ def test_reading_distillation_is_refused_for_wordpieces():
     ({"distill": DistillConfig(prompt_lr=3e-3)}, "--prompt-lr is the reading prompt's"),
     ({"reading_prompt": 4, "closing_prompt": 5}, "--closing-prompt 5 and --answer-prompt 0 move"),
     ({"reading_prompt": 4, "closing_prompt": 2, "answer_prompt": 3}, "together no more than it"),
+    ({"merge_tokens": 2}, "pass --init-from"),
+    ({"merge_tokens": 2, "init_from": "p", "distill": DistillConfig(reading_weight=1.0)}, "--merge-tokens, not both"),
 ])
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
     with pytest.raises(ValueError, match=needle):
