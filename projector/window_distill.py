@@ -73,12 +73,18 @@ class DistillConfig:
 
 @dataclass
 class WindowExample:
-    """A question with its selected ``windows`` and the gold ``answer`` they hold."""
+    """A question with its selected ``windows``, the gold ``answer`` they hold (the training target) and every gold
+    alias (``aliases``: accuracy accepts any of them, as the benchmark does; empty: ``answer`` alone)."""
 
     question: str
     answer: str
     windows: list[Window]
     answer_window: bool = False  # the last window was swapped for one around the answer (training only)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def gold_answers(self) -> list[str]:
+        return list(self.aliases) or [self.answer]
 
 
 def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequence[QARecord],
@@ -106,7 +112,7 @@ def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequenc
             if swapped:
                 ws, answer = with_answer_window(ws, ts, [states[t] for t in ts], r.answers, width) or (ws, None)
             if answer is not None:
-                examples.append(WindowExample(r.question, answer, ws, swapped))
+                examples.append(WindowExample(r.question, answer, ws, swapped, tuple(r.answers)))
     return examples
 
 
@@ -172,9 +178,9 @@ def greedy_answers(llm: LLM, projector: Projector, examples: Sequence[WindowExam
 def validation_accuracy(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
                         config: DistillConfig) -> dict:
     """``val_acc``: the share of ``examples`` whose greedy answer holds their gold answer (the benchmark's
-    accuracy, on the windows these examples read)."""
+    accuracy, with every gold alias, on the windows these examples read)."""
     texts = greedy_answers(llm, projector, examples, config.batch_size)
-    return {"val_acc": sum(has_answer(t, [e.answer]) for t, e in zip(texts, examples)) / len(examples)}
+    return {"val_acc": sum(has_answer(t, e.gold_answers) for t, e in zip(texts, examples)) / len(examples)}
 
 
 @torch.no_grad()

@@ -188,10 +188,13 @@ def test_validation_accuracy_counts_greedy_answers_holding_the_gold_one(examples
     one_by_one = greedy_answers(tiny_llm, projector, examples, batch_size=1)
     assert greedy_answers(tiny_llm, projector, examples, batch_size=len(examples)) == one_by_one  # padding-free
     config = DistillConfig(batch_size=3)
-    answered = [replace(e, answer=text) for e, text in zip(examples, one_by_one) if normalize_answer(text)]
+    answered = [replace(e, answer=text, aliases=()) for e, text in zip(examples, one_by_one) if normalize_answer(text)]
     assert answered and validation_accuracy(tiny_llm, projector, answered, config) == {"val_acc": 1.0}
-    missed = [replace(e, answer="zyzzyva quokka") for e in examples]
+    assert all(e.aliases == (e.answer,) for e in examples)  # window_examples keeps every gold alias
+    missed = [replace(e, answer="zyzzyva quokka", aliases=()) for e in examples]
     assert validation_accuracy(tiny_llm, projector, missed, config) == {"val_acc": 0.0}
+    by_alias = [replace(e, answer="zyzzyva quokka", aliases=("zyzzyva quokka", e.answer)) for e in answered]
+    assert validation_accuracy(tiny_llm, projector, by_alias, config) == {"val_acc": 1.0}  # any alias counts
     history = distill(projector, tiny_llm, examples, examples[:2],
                       DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1), tmp_path, progress=False)
     assert all(0.0 <= h["val_acc"] <= 1.0 for h in history)  # logged at every checkpoint
