@@ -39,9 +39,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     lines = [
         f"# squeezerag projector: {config.embedder_id} -> {config.llm_id} (`{config.memory_encoding}`)", "",
         f"Reads {layers} per wordpiece ({config.d_embed}-d) of the question-aware windows that "
-        f"`selected_text` also uses (window scorer, global allocation) and {reads} "
-        + (f"; every {config.merge_tokens} consecutive such tokens of a window are merged into one soft token "
-           "(their LayerNormed inputs concatenated)" if config.merge_tokens > 1 else "")
+        f"`selected_text` also uses (window scorer, global allocation) and {reads}"
+        + (f", except that every {config.merge_tokens} consecutive such tokens of a window are merged into one soft "
+           "token (their LayerNormed inputs concatenated)" if config.merge_tokens > 1 else "")
         + f" ({config.d_model}-d): LayerNorm -> Linear({config.d_embed * config.merge_tokens}, {config.hidden}) -> "
         "GELU -> Linear -> "
         f"L2-normalise x LLM embedding norm ({config.target_norm:.3f}). Prompt version `{config.prompt_version}`. "
