@@ -1,11 +1,11 @@
 """Can the frozen reader read two tokens in one vector, untrained? Exact reader tokens merged in pairs.
 
-Like ``perfect_reader_tokens.py``, every soft token of a ``reader_tokens`` projector's windows is replaced by the
+As in ``perfect_reader_tokens.py`` (whose swap this reuses), every soft token of a ``reader_tokens`` projector's windows is replaced by the
 exact input embedding of its reader token; then each window's tokens are merged ``MERGE`` at a time (the mean of
 their embeddings, scaled to their mean norm; a window's last group may be shorter), so the reader reads a window of
 ``n`` tokens as ``ceil(n / MERGE)`` vectors. The projector's learned reading prompt stays where it writes it. This
 is the untrained starting point of soft tokens that each carry more than one token (``ProjectorConfig.merge_tokens``;
-docs/results.md, "Two tokens in one soft token").
+docs/results.md, "Soft tokens that carry two tokens each").
 
 Run it as ``squeezerag bench`` with a ``reader_tokens`` projector (its config only sets the layout)::
 
@@ -21,13 +21,10 @@ import torch
 
 import projector.model as projector_model
 import rag.pipeline as pipeline
-from projector.model import window_reader_inputs
+from perfect_reader_tokens import perfect_window_tokens, set_projector
 from rag.cli import main
 
 MERGE = int(os.environ.get("MERGE", "2"))
-projected_windows = projector_model.window_soft_tokens
-attach_projector = pipeline.RAG.set_projector
-vocabulary: list[torch.Tensor] = []
 
 
 def merged(rows: torch.Tensor, group: int) -> torch.Tensor:
@@ -39,24 +36,19 @@ def merged(rows: torch.Tensor, group: int) -> torch.Tensor:
 
 
 def merged_exact_tokens(projector, windows, tokenizer=None):
-    """``window_soft_tokens`` with each window read as its exact reader tokens merged ``MERGE`` at a time."""
-    if not projector.config.reads_reader_tokens:
-        raise SystemExit("merged exact tokens need a 'reader_tokens' projector (--projector)")
-    soft, sizes = projected_windows(projector, windows, tokenizer)
-    inputs = window_reader_inputs(projector.config, windows, tokenizer)
-    blocks = [merged(vocabulary[0][x.token_ids].to(device=soft.device, dtype=soft.dtype), MERGE) for x in inputs]
-    n_window = sum(len(x.token_ids) for x in inputs)
-    n_answer, n_after = projector.config.answer_prompt, projector.config.closing_prompt
-    n_before = len(soft) - n_window - n_after - n_answer
-    new_sizes = [len(b) for b in blocks]
-    new_sizes[0] += n_before
-    new_sizes[-1] += n_after
-    return torch.cat([soft[:n_before], *blocks, soft[n_before + n_window:]]), new_sizes
-
-
-def set_projector(rag, projector):
-    vocabulary[:] = [rag.llm.input_embeddings.weight.detach()]
-    return attach_projector(rag, projector)
+    """``perfect_window_tokens`` with each window's exact tokens merged ``MERGE`` at a time (the reading prompt
+    where the projector writes it)."""
+    exact, sizes = perfect_window_tokens(projector, windows, tokenizer)
+    config = projector.config
+    n_before, n_after = config.reading_prompt - config.closing_prompt - config.answer_prompt, config.closing_prompt
+    counts = [sizes[0] - n_before, *sizes[1:]]
+    counts[-1] -= n_after
+    end = n_before + sum(counts)
+    blocks = [merged(block, MERGE) for block in exact[n_before:end].split(counts)]
+    merged_sizes = [len(b) for b in blocks]
+    merged_sizes[0] += n_before
+    merged_sizes[-1] += n_after
+    return torch.cat([exact[:n_before], *blocks, exact[end:]]), merged_sizes
 
 
 if __name__ == "__main__":
