@@ -18,10 +18,10 @@ import os
 import sys
 
 import torch
+from perfect_reader_tokens import perfect_window_tokens, set_projector
 
 import projector.model as projector_model
 import rag.pipeline as pipeline
-from perfect_reader_tokens import perfect_window_tokens, set_projector
 from rag.cli import main
 
 MERGE = int(os.environ.get("MERGE", "2"))
