@@ -88,6 +88,11 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--prompt-lr", type=float, default=None,
                    help="with --reading-prompt: the prompt's learning rate when it trains beside the projector "
                         "(default: --lr; prompt tuning usually wants ~10x the projector's)")
+    p.add_argument("--reader-adapter", type=int, default=0, metavar="RANK",
+                   help="also train low-rank deltas of this rank on the LLM's attention projections, attached only "
+                        "while it reads the soft tokens (the LLM's weights stay as loaded; 0: none)")
+    p.add_argument("--adapter-lr", type=float, default=None,
+                   help="with --reader-adapter: the adapter's learning rate (default: --lr)")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--val-questions", type=int, default=64, metavar="N",
                    help="validate at every checkpoint on this many validation questions whose windows hold the answer")
@@ -128,10 +133,11 @@ def _recipe_config(args: argparse.Namespace) -> WordpieceRecipeConfig:
         cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
         k=args.k, window_width=args.window_width, init_from=args.init_from, reading_prompt=args.reading_prompt,
         closing_prompt=args.closing_prompt, answer_prompt=args.answer_prompt, merge_tokens=args.merge_tokens,
+        reader_adapter=args.reader_adapter,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
                               reading_weight=args.reading_weight, freeze_projector=args.freeze_projector,
-                              prompt_lr=args.prompt_lr,
+                              prompt_lr=args.prompt_lr, adapter_lr=args.adapter_lr,
                               checkpoint_every=args.checkpoint_every, val_questions=args.val_questions,
                               val_accuracy=not args.no_val_accuracy, seed=args.seed))

@@ -55,6 +55,9 @@ class ProjectorConfig(JsonConfig):
     # Window encodings only: consecutive tokens of a window read as one soft token (their inputs concatenated before
     # the MLP; a window's last group is padded), so a window of n tokens costs ceil(n / merge_tokens) soft tokens.
     merge_tokens: int = 1
+    # Window encodings only: low-rank deltas on the LLM's linear layers, attached only while it reads this
+    # projector's soft tokens (projector.reader_adapter.reader_adapter_spec: rank, alpha, modules). {}: none.
+    reader_adapter: dict = field(default_factory=dict)
     prompt_version: str = ""
     training: dict = field(default_factory=dict)
 
@@ -80,6 +83,9 @@ class ProjectorConfig(JsonConfig):
         if self.merge_tokens < 1 or (self.merge_tokens > 1 and self.memory_encoding not in WINDOW_ENCODINGS):
             raise ValueError(f"merge_tokens={self.merge_tokens}: the window tokens read per soft token, >= 1, and "
                              f"above 1 only for window encodings {WINDOW_ENCODINGS}, not '{self.memory_encoding}'")
+        if self.reader_adapter and self.memory_encoding not in WINDOW_ENCODINGS:
+            raise ValueError(f"a reader adapter is trained by window distillation, for {WINDOW_ENCODINGS} "
+                             f"projectors only, not '{self.memory_encoding}'")
         if self.token_layers != LAST_LAYER and self.memory_encoding not in WINDOW_ENCODINGS:
             raise ValueError(f"token_layers='{self.token_layers}' applies to window encodings {WINDOW_ENCODINGS} "
                              f"only, not '{self.memory_encoding}'")

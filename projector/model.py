@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
+from projector.reader_adapter import ReaderAdapter
 from projector.reader_tokens import ReaderTokenInputs, reader_token_inputs
 from rag import prompt as P
 from rag.errors import ProjectorMismatchError
@@ -138,6 +140,13 @@ class Projector(nn.Module):
         # norm (prompt tuning). Random at the target norm until init_reading_prompt puts real tokens there.
         self.reading_prompt = nn.Parameter(F.normalize(torch.randn(config.reading_prompt, config.d_model), dim=-1)
                                            * config.target_norm) if config.reading_prompt else None
+        # Window encodings: low-rank deltas on the LLM, attached only while it reads these soft tokens (reading()).
+        self.reader_adapter = ReaderAdapter(config.reader_adapter) if config.reader_adapter else None
+
+    def reading(self, llm: LLM) -> AbstractContextManager:
+        """The block in which ``llm`` reads this projector's soft tokens: with its reader adapter attached, if it
+        has one (training's student forward, the compressed mode's generation); the LLM as loaded otherwise."""
+        return self.reader_adapter.attached(llm.model) if self.reader_adapter is not None else nullcontext()
 
     def init_reading_prompt(self, token_embeddings: torch.Tensor) -> None:
         """Start the reading prompt from real token embeddings ``(n, d_model)``, repeated to its length (prompt
@@ -183,13 +192,12 @@ class Projector(nn.Module):
         model.load_weights_from(directory)
         return model.to(device).eval()
 
-    def load_weights_from(self, path: str | Path, new_reading_prompt: bool = False) -> None:
+    def load_weights_from(self, path: str | Path, continuing: bool = False) -> None:
         """Start from another projector's weights: a ``save_pretrained`` folder or a training checkpoint.
 
         Used to continue training (e.g. the shipped default on your own corpus). Shapes must match; with
-        ``new_reading_prompt`` a projector without a reading prompt may start one that has it (the prompt keeps
-        its own start), and a projector that merges tokens may start from one that does not
-        (:func:`widened_for_merging`).
+        ``continuing`` the parts ``path`` lacks, a reading prompt or a reader adapter, keep their own start, and a
+        projector that merges tokens may start from one that does not (:func:`widened_for_merging`).
         """
         path = Path(path)
         if (path / WEIGHTS_FILE).exists():
@@ -203,7 +211,8 @@ class Projector(nn.Module):
         state = widened_for_merging(state, mine, self.config.merge_tokens)
         bad = [f"{k}: {tuple(v.shape)} vs {tuple(mine[k].shape)}" for k, v in state.items()
                if k in mine and v.shape != mine[k].shape]
-        missing = set(mine) - set(state) - ({"reading_prompt"} if new_reading_prompt else set())
+        missing = {k for k in set(mine) - set(state)
+                   if not (continuing and (k == "reading_prompt" or k.startswith("reader_adapter.")))}
         if bad or missing or set(state) - set(mine):
             raise ProjectorMismatchError(f"cannot initialise from {path}: shapes differ ({'; '.join(bad) or 'keys'})"
                                          "; use a projector with the same encoding, tokens per vector and hidden size")

@@ -62,6 +62,8 @@ class DistillConfig:
     # lr of the reading prompt when it trains beside the projector (prompt tuning wants ~10x the projector's lr);
     # None: lr
     prompt_lr: float | None = None
+    # lr of the projector's reader adapter (projector.reader_adapter: low-rank deltas on the LLM); None: lr
+    adapter_lr: float | None = None
     grad_clip: float = 1.0
     checkpoint_every: int = 50
     val_questions: int = 64
@@ -136,7 +138,8 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
     student = P.assemble(llm, prompts, soft, with_labels=True)
     # one student forward serves both losses: the answer's logits are the last n_keep of the reading span's
     n_read = max(reading_span(prompts), n_keep) if config.reading_weight else n_keep
-    read_logits = target_logits(llm, student, n_read)
+    with projector.reading(llm):
+        read_logits = target_logits(llm, student, n_read)
     logits = read_logits[:, -n_keep:]
     mask, ids = target_mask_and_ids(student, n_keep)
     loss_nll = nll(logits, ids, mask)
@@ -171,7 +174,8 @@ def greedy_answers(llm: LLM, projector: Projector, examples: Sequence[WindowExam
     for s in range(0, len(examples), batch_size):
         prompts, soft = student_prompts(llm, projector, examples[s:s + batch_size], with_answer=False)
         batch = P.assemble(llm, prompts, soft)
-        texts += llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, DEFAULT_MAX_NEW_TOKENS).texts
+        with projector.reading(llm):
+            texts += llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, DEFAULT_MAX_NEW_TOKENS).texts
     return texts
 
 
@@ -251,20 +255,32 @@ def distill(projector: Projector, llm: LLM, train: Sequence[WindowExample], val:
 
 
 def distill_optimizer(projector: Projector, config: DistillConfig) -> torch.optim.AdamW:
-    """AdamW over what this run trains: the projector at ``lr`` and its reading prompt at ``prompt_lr`` (each
-    group's ``base_lr``, scaled by the schedule), or the prompt alone with ``freeze_projector``."""
-    if config.freeze_projector and projector.reading_prompt is None:
-        raise ValueError("freeze_projector trains only the reading prompt, and this projector has none: "
-                         "build it with reading_prompt > 0 (--reading-prompt N)")
-    if config.prompt_lr is not None and projector.reading_prompt is None:
-        raise ValueError(f"prompt_lr={config.prompt_lr} sets the reading prompt's learning rate, and this projector "
-                         "has no reading prompt: build it with reading_prompt > 0 (--reading-prompt N)")
-    body = [p for name, p in projector.named_parameters()
-            if name != "reading_prompt" and p.requires_grad and not config.freeze_projector]
-    prompt = [projector.reading_prompt] if projector.reading_prompt is not None else []
+    """AdamW over what this run trains: the projector at ``lr``, its reading prompt at ``prompt_lr`` and its reader
+    adapter at ``adapter_lr`` (each group's ``base_lr``, scaled by the schedule); with ``freeze_projector``, only
+    the reader-side parts (prompt, adapter)."""
+    prompt, adapter = projector.reading_prompt, projector.reader_adapter
+    if config.freeze_projector and prompt is None and adapter is None:
+        raise ValueError("freeze_projector trains only the reading prompt and reader adapter, and this projector has "
+                         "neither: build it with reading_prompt > 0 (--reading-prompt N)")
+    for field, lr, part, what, flag in (
+            ("prompt_lr", config.prompt_lr, prompt, "reading prompt", "reading_prompt > 0 (--reading-prompt N)"),
+            ("adapter_lr", config.adapter_lr, adapter, "reader adapter", "one (--reader-adapter RANK)")):
+        if lr is not None and part is None:
+            raise ValueError(f"{field}={lr} sets the {what}'s learning rate, and this projector has no {what}: "
+                             f"build it with {flag}")
+    reader_side = {id(p) for part in (prompt, adapter) if part is not None
+                   for p in ([part] if isinstance(part, torch.nn.Parameter) else part.parameters())}
+    body = [p for p in projector.parameters()
+            if id(p) not in reader_side and p.requires_grad and not config.freeze_projector]
     groups = [{"params": body, "base_lr": config.lr},
-              {"params": prompt, "base_lr": config.lr if config.prompt_lr is None else config.prompt_lr}]
+              {"params": [prompt] if prompt is not None else [], "base_lr": _or(config.prompt_lr, config.lr)},
+              {"params": list(adapter.parameters()) if adapter is not None else [],
+               "base_lr": _or(config.adapter_lr, config.lr)}]
     groups = [g for g in groups if g["params"]]
     for p in projector.parameters():
         p.requires_grad_(any(p is q for g in groups for q in g["params"]))
     return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value

@@ -62,6 +62,12 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            + (f", lr {distill['prompt_lr']} (the projector's: {distill['lr']})" if distill.get("prompt_lr") is not None else "")
            + "."]
           if config.reading_prompt else []),
+        *([f"- Reader adapter: rank-{config.reader_adapter['rank']} deltas (alpha {config.reader_adapter['alpha']:g}) "
+           f"on {len(config.reader_adapter['modules'])} linear layers of the LLM "
+           f"({', '.join(sorted({n.rsplit('.', 1)[-1] for n in config.reader_adapter['modules']}))}), attached only "
+           "while it reads these soft tokens (every other mode reads with the LLM as loaded)"
+           + (f", lr {distill['adapter_lr']}" if distill.get("adapter_lr") is not None else "") + "."]
+          if config.reader_adapter else []),
         "", "## 1. Alignment (no LLM in the loop)", "",
         f"Each {unit}'s soft token is pulled (cosine) towards {target}: {rows:,} {unit}s of {align['texts']:,} "
         "passages (training "
@@ -178,6 +184,8 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --merge-tokens {config.merge_tokens}" if config.merge_tokens > 1 else "")
             + (" --freeze-projector" if distill.get("freeze_projector") else "")
             + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else "")
+            + (f" --reader-adapter {config.reader_adapter['rank']}" if config.reader_adapter else "")
+            + (f" --adapter-lr {distill['adapter_lr']}" if distill.get("adapter_lr") is not None else "")
             + (f" --seed {distill['seed']}" if distill.get("seed") else ""))  # one --seed sets both stages' seeds
 
 

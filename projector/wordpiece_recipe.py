@@ -32,6 +32,7 @@ from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, Projec
 from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
+from projector.reader_adapter import reader_adapter_spec
 from projector.window_distill import DistillConfig, WindowExample, distill, window_examples, with_gold_passage
 from projector.wordpiece_card import lineage_record, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
@@ -82,6 +83,7 @@ class WordpieceRecipeConfig:
     closing_prompt: int = 0  # of those, how many go after the last window instead (ProjectorConfig.closing_prompt)
     answer_prompt: int = 0  # and how many after the question (ProjectorConfig.answer_prompt)
     merge_tokens: int = 1  # window tokens per soft token (ProjectorConfig.merge_tokens); > 1 needs init_from
+    reader_adapter: int = 0  # rank of low-rank deltas on the LLM's attention, active only in compressed (0: none)
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -111,6 +113,10 @@ class WordpieceRecipeConfig:
                              "--reading-weight or --merge-tokens, not both")
         if self.distill.prompt_lr is not None and not self.reading_prompt:
             raise ValueError("--prompt-lr is the reading prompt's learning rate: pass --reading-prompt N with it")
+        if self.distill.adapter_lr is not None and not self.reader_adapter:
+            raise ValueError("--adapter-lr is the reader adapter's learning rate: pass --reader-adapter RANK with it")
+        if self.reader_adapter < 0:
+            raise ValueError(f"--reader-adapter {self.reader_adapter}: the adapter's rank is >= 1 (0: no adapter)")
 
 
 def recipe_window_examples(config: WordpieceRecipeConfig, embedder: Any, scorer: WindowScorer | None,
@@ -156,12 +162,13 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         target_norm=llm.embedding_norm, max_pieces=config.max_pieces if reader_tokens else 0,
         token_layers=config.token_layers, read_case=config.read_case,
         split_at_wordpieces=config.split_at_wordpieces, reading_prompt=config.reading_prompt,
-        closing_prompt=config.closing_prompt, answer_prompt=config.answer_prompt, merge_tokens=config.merge_tokens))
+        closing_prompt=config.closing_prompt, answer_prompt=config.answer_prompt, merge_tokens=config.merge_tokens,
+        reader_adapter=reader_adapter_spec(llm.model, config.reader_adapter) if config.reader_adapter else {}))
     if config.reading_prompt:
         start = llm.tokenizer(READING_PROMPT_START, add_special_tokens=False, return_tensors="pt").input_ids[0]
         projector.init_reading_prompt(llm.embed(start.to(llm.device)).float())
     if config.init_from:
-        projector.load_weights_from(config.init_from, new_reading_prompt=True)
+        projector.load_weights_from(config.init_from, continuing=True)
         init_config = ProjectorConfig.load(Path(config.init_from) / CONFIG_FILE)
         alignment, prompt_continued = init_config.training["alignment"], bool(init_config.reading_prompt)
         steps = lineage_record(init_config, str(config.init_from))

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -222,6 +223,11 @@ class RAG:
             prompts.append(prompt)
         return prompts, soft, [s.shape[0] for s in soft]
 
+    def reading(self, mode: str) -> AbstractContextManager:
+        """The block the LLM answers ``mode`` in: ``compressed`` reads with the projector's reader adapter attached
+        (if it has one), every other mode with the LLM as loaded."""
+        return self.projector.reading(self.llm) if mode == "compressed" and self.projector else nullcontext()
+
     @property
     def soft_tokens_per_passage(self) -> int:
         from indexer import parse_encoding
@@ -258,7 +264,8 @@ class RAG:
         prompts, soft, context_tokens = self.build_prompts(questions, hits, mode)
         batch = P.assemble(self.llm, prompts, soft)
         prompt_s = time.perf_counter() - t0
-        gen = self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens)
+        with self.reading(mode):
+            gen = self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens)
         return [Answer(question=q, text=text, mode=mode, sources=hs, context_tokens=ctx,
                        prompt_tokens=n_prompt, new_tokens=n_new,
                        timings=Timings(prompt_s=prompt_s, ttft_s=prompt_s + gen.ttft_s,

@@ -110,14 +110,15 @@ class _Generation:
         batch = P.assemble(rag.llm, prompts, soft)
         self._queue: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(rag, batch, max_new_tokens),
+        self._thread = threading.Thread(target=self._run, args=(rag, batch, mode, max_new_tokens),
                                         name="squeezerag-stream", daemon=True)
         self._thread.start()
 
-    def _run(self, rag: RAG, batch: P.PromptBatch, max_new_tokens: int) -> None:
+    def _run(self, rag: RAG, batch: P.PromptBatch, mode: str, max_new_tokens: int) -> None:
         try:
-            gen = rag.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens,
-                                               on_tokens=self._on_tokens)
+            with rag.reading(mode):  # entered in this thread: the adapter applies to this thread's forwards only
+                gen = rag.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens,
+                                                   on_tokens=self._on_tokens)
             self._queue.put(gen.texts[0])
         except _Cancelled:
             logger.debug("Streaming generation stopped early: the consumer closed the stream")

@@ -125,7 +125,7 @@ def test_a_reading_prompt_comes_before_the_first_window_and_counts_in_its_block(
         prompted.load_weights_from(tmp_path / "plain")
     start = tiny_llm.embed(torch.tensor([5, 6, 7])).float()
     prompted.init_reading_prompt(start)
-    prompted.load_weights_from(tmp_path / "plain", new_reading_prompt=True)  # keeps the prompt's own start
+    prompted.load_weights_from(tmp_path / "plain", continuing=True)  # keeps the prompt's own start
     torch.testing.assert_close(prompted.reading_prompt.detach(), torch.cat([start, start[:1]]))
 
     soft, sizes = window_soft_tokens(plain, windows)

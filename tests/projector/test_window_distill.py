@@ -198,3 +198,29 @@ def test_validation_accuracy_counts_greedy_answers_holding_the_gold_one(examples
     history = distill(projector, tiny_llm, examples, examples[:2],
                       DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1), tmp_path, progress=False)
     assert all(0.0 <= h["val_acc"] <= 1.0 for h in history)  # logged at every checkpoint
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_a_reader_adapter_trains_at_its_own_rate_and_the_llm_stays_as_loaded(examples, tiny_llm, tiny_embedder,
+                                                                              tmp_path, freeze):
+    from projector.reader_adapter import reader_adapter_spec
+
+    torch.manual_seed(0)
+    projector = make_projector(tiny_llm, d_embed=tiny_embedder.token_dim, tokens_per_vector=1,
+                               memory_encoding=WORDPIECES, reader_adapter=reader_adapter_spec(tiny_llm.model, 2))
+    before = {k: v.clone() for k, v in projector.state_dict().items()}
+    llm_before = {k: v.clone() for k, v in tiny_llm.model.state_dict().items()}
+    config = DistillConfig(steps=2, batch_size=2, warmup=1, lr=0.0 if not freeze else 1e-2, adapter_lr=1e-2,
+                           freeze_projector=freeze, val_questions=0)
+    distill(projector, tiny_llm, examples, [], config, tmp_path, progress=False)
+    changed = {k for k, v in projector.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("reader_adapter.") for k in changed)
+    assert all(torch.equal(v, llm_before[k]) for k, v in tiny_llm.model.state_dict().items())
+    # the student reads with the trained adapter: the same projector without it has another loss
+    with torch.no_grad():
+        adapted = distill_loss(tiny_llm, projector, examples, config)[1]["loss"]
+        projector.reader_adapter, adapter = None, projector.reader_adapter
+        assert distill_loss(tiny_llm, projector, examples, config)[1]["loss"] != pytest.approx(adapted, abs=1e-6)
+    projector.reader_adapter = adapter
+    with pytest.raises(ValueError, match="reader adapter"):
+        distill(_projector(tiny_llm, tiny_embedder), tiny_llm, examples, [], config, tmp_path / "b", progress=False)

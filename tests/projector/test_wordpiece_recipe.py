@@ -139,13 +139,17 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         # after the windows, and the projector widened to merge two tokens per soft token), and the card says so
         again = run_wordpiece_recipe(WordpieceRecipeConfig(**{**vars(config), "init_from": str(more),
                                                               "reading_prompt": prompt, "closing_prompt": 1,
-                                                              "merge_tokens": 2,
+                                                              "merge_tokens": 2, "reader_adapter": 2,
                                                               "distill": replace(more_distill, seed=2,
-                                                                                 freeze_projector=False)}),
+                                                                                 freeze_projector=False,
+                                                                                 adapter_lr=0.05)}),
                                      tmp_path / "again", progress=False)
-        assert Projector.from_pretrained(again).config.merge_tokens == 2
+        loaded = Projector.from_pretrained(again)
+        assert loaded.config.merge_tokens == 2 and loaded.config.reader_adapter["rank"] == 2
+        assert any(d.up.weight.abs().sum() > 0 for d in loaded.reader_adapter.deltas.values())  # it trained
         card = (again / "README.md").read_text()
         assert "merged into one soft token" in card and "--merge-tokens 2" in card
+        assert "Reader adapter: rank-2 deltas" in card and "--reader-adapter 2 --adapter-lr 0.05" in card
         assert "continued from that projector's trained prompt" in card and "short instruction" not in card
         steps = _reproduce_block(card)
         assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
@@ -176,6 +180,8 @@ def test_reading_distillation_is_refused_for_wordpieces():
     ({"reading_prompt": 4, "closing_prompt": 5}, "--closing-prompt 5 and --answer-prompt 0 move"),
     ({"reading_prompt": 4, "closing_prompt": 2, "answer_prompt": 3}, "together no more than it"),
     ({"merge_tokens": 2}, "pass --init-from"),
+    ({"distill": DistillConfig(adapter_lr=1e-3)}, "--adapter-lr is the reader adapter's"),
+    ({"reader_adapter": -1}, "rank is >= 1"),
     ({"merge_tokens": 2, "init_from": "p", "distill": DistillConfig(reading_weight=1.0)}, "--merge-tokens, not both"),
 ])
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):

@@ -184,3 +184,35 @@ def test_a_reader_tokens_projector_reads_one_soft_token_per_llm_token_of_the_win
     expected = [sum(len(llm.tokenizer(w, add_special_tokens=False).input_ids)
                     for t in ts for w in t.split(WINDOW_JOINER) if w) for ts in texts]
     assert [a.context_tokens for a in answers] == expected
+
+
+def test_a_reader_adapter_reads_the_compressed_mode_only_streamed_or_not(tiny_rag):
+    from projector.config import READER_TOKENS
+    from projector.reader_adapter import reader_adapter_spec
+    from rag.selection import WindowConfig
+    from rag.streaming import stream_answer
+
+    embedder, llm = tiny_rag.embedder, tiny_rag.llm
+    tiny_rag.window = WindowConfig(width=4)
+    qs = ["Which river flows through the town?", "Who founded the company?"]
+    hits = tiny_rag.retrieve(qs, 2)
+
+    def answers(adapter_std: float | None) -> dict[str, list[str]]:
+        torch.manual_seed(0)
+        spec = reader_adapter_spec(llm.model, rank=2) if adapter_std is not None else {}
+        projector = Projector(ProjectorConfig(
+            d_embed=embedder.token_dim, d_model=llm.hidden_size, tokens_per_vector=1, hidden=16,
+            memory_encoding=READER_TOKENS, max_pieces=4, embedder_id=embedder.id, llm_id=llm.id,
+            target_norm=llm.embedding_norm, reader_adapter=spec))
+        for delta in (projector.reader_adapter.deltas.values() if adapter_std else []):
+            torch.nn.init.normal_(delta.up.weight, std=adapter_std)
+        tiny_rag.set_projector(projector)
+        out = {mode: [a.text for a in tiny_rag.answer(qs, hits, mode)] for mode in ("full_text", "compressed")}
+        out["streamed"] = ["".join(stream_answer(tiny_rag, q, hs, "compressed")) for q, hs in zip(qs, hits)]
+        return out
+
+    plain, untrained, trained = answers(None), answers(0.0), answers(2.0)
+    assert untrained == plain  # a new adapter starts at zero: the projector reads as it did without one
+    assert trained["full_text"] == plain["full_text"]  # other modes read with the LLM as loaded
+    assert trained["compressed"] != plain["compressed"]
+    assert trained["streamed"] == trained["compressed"]
