@@ -10,8 +10,9 @@ and width ``d``:
 ``2·N`` per token is the weight matmuls (a multiply-add = 2 FLOPs); ``2·L·d·t`` is the attention scores and
 the weighted sum for a token that sees ``t`` positions (KV cache: each token is processed once). ``N`` is the
 total parameter count, embedding matrix included, so the estimate errs high by the share of the embedding
-lookup (which costs no FLOPs). Not counted: the projector (a small MLP on k·m vectors) and, in the oracle
-modes, embedding the gold passages on the fly — both tiny next to the LLM.
+lookup (which costs no FLOPs). Not counted: the projector (a small MLP on k·m vectors), a projector's reader
+adapter (rank-r deltas on some of the LLM's layers: 2·r·(d_in + d_out) per layer and token, under 1% of ``2·N`` at
+rank 8 on attention) and, in the oracle modes, embedding the gold passages on the fly — all tiny next to the LLM.
 """
 
 from __future__ import annotations
