@@ -68,6 +68,7 @@ class ReaderAdapter(nn.Module):
         rank, scale = int(spec["rank"]), float(spec["alpha"]) / int(spec["rank"])
         self.deltas = nn.ModuleDict({_key(name): LowRankDelta(d_in, d_out, rank, scale)
                                      for name, (d_in, d_out) in spec["modules"].items()})
+        self._owners: set[int] = set()  # threads it is attached in (attaching twice would add the deltas twice)
 
     def check_fits(self, model: nn.Module) -> dict[str, nn.Linear]:
         """The LLM modules the deltas attach to; refuses an LLM that lacks one or whose shape differs."""
@@ -89,11 +90,16 @@ class ReaderAdapter(nn.Module):
         """Within the block, ``model``'s targeted layers add their deltas, in this thread only (a stream's
         generation thread, or another thread reading text with the same LLM, is left as loaded)."""
         owner = threading.get_ident()
+        if owner in self._owners:
+            raise RuntimeError("this reader adapter is already attached in this thread; attaching it again would add "
+                               "its deltas twice: read within the one `Projector.reading(llm)` block")
         handles = [module.register_forward_hook(self._hook(self.deltas[_key(name)], owner))
                    for name, module in self.check_fits(model).items()]
+        self._owners.add(owner)
         try:
             yield
         finally:
+            self._owners.discard(owner)
             for h in handles:
                 h.remove()
 

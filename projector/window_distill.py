@@ -261,7 +261,7 @@ def distill_optimizer(projector: Projector, config: DistillConfig) -> torch.opti
     prompt, adapter = projector.reading_prompt, projector.reader_adapter
     if config.freeze_projector and prompt is None and adapter is None:
         raise ValueError("freeze_projector trains only the reading prompt and reader adapter, and this projector has "
-                         "neither: build it with reading_prompt > 0 (--reading-prompt N)")
+                         "neither: build it with --reading-prompt N or --reader-adapter RANK")
     for field, lr, part, what, flag in (
             ("prompt_lr", config.prompt_lr, prompt, "reading prompt", "reading_prompt > 0 (--reading-prompt N)"),
             ("adapter_lr", config.adapter_lr, adapter, "reader adapter", "one (--reader-adapter RANK)")):

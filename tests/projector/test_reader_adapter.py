@@ -47,8 +47,13 @@ def test_a_new_adapter_changes_nothing_and_a_trained_one_only_inside_its_block(t
         adapted = _logits(tiny_llm)
     assert not torch.allclose(adapted, plain, atol=1e-4)
     assert torch.equal(_logits(tiny_llm), plain)  # removed on leaving the block
-    with _trained(spec).attached(tiny_llm.model):
+    adapter = _trained(spec)
+    with adapter.attached(tiny_llm.model):
         assert torch.equal(_logits(tiny_llm), adapted)  # the same deltas, the same reading
+        with pytest.raises(RuntimeError, match="already attached"), adapter.attached(tiny_llm.model):
+            pass
+        assert torch.equal(_logits(tiny_llm), adapted)  # the refused second block added nothing
+    assert torch.equal(_logits(tiny_llm), plain)
 
 
 def test_another_thread_reads_with_the_llm_as_loaded(tiny_llm):
