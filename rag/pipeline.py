@@ -226,7 +226,8 @@ class RAG:
     def reading(self, mode: str) -> AbstractContextManager:
         """The block the LLM answers ``mode`` in: ``compressed`` reads with the projector's reader adapter attached
         (if it has one), every other mode with the LLM as loaded."""
-        return self.projector.reading(self.llm) if mode == "compressed" and self.projector else nullcontext()
+        return self.projector.reading(self.llm) if mode == "compressed" and self.projector is not None \
+            else nullcontext()
 
     @property
     def soft_tokens_per_passage(self) -> int:
