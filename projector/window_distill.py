@@ -268,10 +268,9 @@ def distill_optimizer(projector: Projector, config: DistillConfig) -> torch.opti
         if lr is not None and part is None:
             raise ValueError(f"{field}={lr} sets the {what}'s learning rate, and this projector has no {what}: "
                              f"build it with {flag}")
-    reader_side = {id(p) for part in (prompt, adapter) if part is not None
-                   for p in ([part] if isinstance(part, torch.nn.Parameter) else part.parameters())}
-    body = [p for p in projector.parameters()
-            if id(p) not in reader_side and p.requires_grad and not config.freeze_projector]
+    body = [p for name, p in projector.named_parameters()
+            if name != "reading_prompt" and not name.startswith("reader_adapter.") and p.requires_grad
+            and not config.freeze_projector]
     groups = [{"params": body, "base_lr": config.lr},
               {"params": [prompt] if prompt is not None else [], "base_lr": _or(config.prompt_lr, config.lr)},
               {"params": list(adapter.parameters()) if adapter is not None else [],
