@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def add_train_wordpieces_parser(sub) -> None:
+    from projector.reader_adapter import DEFAULT_TARGETS
     from rag.selection import LAST_LAYER, TOKEN_LAYERS
     from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
@@ -84,13 +85,18 @@ def add_train_wordpieces_parser(sub) -> None:
                    help="read G consecutive window tokens as one soft token (a window of n tokens costs ceil(n/G)); "
                         "G > 1 needs --init-from (alignment pairs each soft token with one token)")
     p.add_argument("--freeze-projector", action="store_true",
-                   help="with --reading-prompt and --init-from: train only the reading prompt")
+                   help="with --init-from and --reading-prompt or --reader-adapter: train only those, the projector "
+                        "as loaded")
     p.add_argument("--prompt-lr", type=float, default=None,
                    help="with --reading-prompt: the prompt's learning rate when it trains beside the projector "
                         "(default: --lr; prompt tuning usually wants ~10x the projector's)")
     p.add_argument("--reader-adapter", type=int, default=0, metavar="RANK",
-                   help="also train low-rank deltas of this rank on the LLM's attention projections, attached only "
-                        "while it reads the soft tokens (the LLM's weights stay as loaded; 0: none)")
+                   help="also train low-rank deltas of this rank on the LLM's linear layers (--adapter-targets), attached "
+                        "only while it reads the soft tokens (the LLM's weights stay as loaded; 0: none)")
+    p.add_argument("--adapter-targets", nargs="+", default=list(DEFAULT_TARGETS), metavar="NAME",
+                   help="with --reader-adapter: the LLM's linear layers that get a delta, by last name part "
+                        "(default: attention's q_proj k_proj v_proj o_proj; add gate_proj up_proj down_proj for "
+                        "the MLPs)")
     p.add_argument("--adapter-lr", type=float, default=None,
                    help="with --reader-adapter: the adapter's learning rate (default: --lr)")
     p.add_argument("--checkpoint-every", type=int, default=50)
@@ -133,7 +139,7 @@ def _recipe_config(args: argparse.Namespace) -> WordpieceRecipeConfig:
         cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
         k=args.k, window_width=args.window_width, init_from=args.init_from, reading_prompt=args.reading_prompt,
         closing_prompt=args.closing_prompt, answer_prompt=args.answer_prompt, merge_tokens=args.merge_tokens,
-        reader_adapter=args.reader_adapter,
+        reader_adapter=args.reader_adapter, adapter_targets=tuple(args.adapter_targets),
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,

@@ -35,8 +35,9 @@ def reader_adapter_spec(model: nn.Module, rank: int, targets: Sequence[str] = DE
     modules = {name: [m.in_features, m.out_features] for name, m in model.named_modules()
                if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in targets}
     if not modules:
-        raise ValueError(f"the LLM has no nn.Linear named {list(targets)}: pass the names of its attention "
-                         "projections as targets")
+        raise ValueError(f"the LLM has no nn.Linear named {list(targets)}: pass the last name parts of its "
+                         f"linear layers as targets, e.g. {list(DEFAULT_TARGETS)} (attention) or gate_proj, "
+                         "up_proj, down_proj (the MLP) in a Llama-style LLM")
     return {"rank": rank, "alpha": float(alpha if alpha is not None else 2 * rank), "modules": modules}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from projector.config import ProjectorConfig
+from projector.reader_adapter import DEFAULT_TARGETS
 from rag.selection import ALL_LAYERS
 
 
@@ -66,6 +67,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            f"on {len(config.reader_adapter['modules'])} linear layers of the LLM "
            f"({', '.join(sorted({n.rsplit('.', 1)[-1] for n in config.reader_adapter['modules']}))}), attached only "
            "while it reads these soft tokens (every other mode reads with the LLM as loaded)"
+           + (", trained with the projector frozen" if distill.get("freeze_projector") else "")
            + (f", lr {distill['adapter_lr']}" if distill.get("adapter_lr") is not None else "") + "."]
           if config.reader_adapter else []),
         "", "## 1. Alignment (no LLM in the loop)", "",
@@ -185,8 +187,15 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (" --freeze-projector" if distill.get("freeze_projector") else "")
             + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else "")
             + (f" --reader-adapter {config.reader_adapter['rank']}" if config.reader_adapter else "")
+            + _adapter_targets_flag(config)
             + (f" --adapter-lr {distill['adapter_lr']}" if distill.get("adapter_lr") is not None else "")
             + (f" --seed {distill['seed']}" if distill.get("seed") else ""))  # one --seed sets both stages' seeds
+
+
+def _adapter_targets_flag(config: ProjectorConfig) -> str:
+    """``--adapter-targets ...`` when the adapter tunes other layers than the default (attention's four)."""
+    targets = sorted({name.rsplit(".", 1)[-1] for name in config.reader_adapter.get("modules", {})})
+    return f" --adapter-targets {' '.join(targets)}" if targets and targets != sorted(DEFAULT_TARGETS) else ""
 
 
 def _prompt_layout(config: ProjectorConfig) -> str:

@@ -32,7 +32,7 @@ from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, Projec
 from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
-from projector.reader_adapter import reader_adapter_spec
+from projector.reader_adapter import DEFAULT_TARGETS, reader_adapter_spec
 from projector.window_distill import DistillConfig, WindowExample, distill, window_examples, with_gold_passage
 from projector.wordpiece_card import lineage_record, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
@@ -83,7 +83,8 @@ class WordpieceRecipeConfig:
     closing_prompt: int = 0  # of those, how many go after the last window instead (ProjectorConfig.closing_prompt)
     answer_prompt: int = 0  # and how many after the question (ProjectorConfig.answer_prompt)
     merge_tokens: int = 1  # window tokens per soft token (ProjectorConfig.merge_tokens); > 1 needs init_from
-    reader_adapter: int = 0  # rank of low-rank deltas on the LLM's attention, active only in compressed (0: none)
+    reader_adapter: int = 0  # rank of low-rank deltas on the LLM's linear layers, active only in compressed (0: none)
+    adapter_targets: tuple[str, ...] = DEFAULT_TARGETS  # which of its linear layers (last name part) get one
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -97,9 +98,10 @@ class WordpieceRecipeConfig:
         if self.distill.reading_weight and self.reading_prompt:
             raise ValueError("reading distillation compares each soft token with its exact token, and a reading "
                              "prompt has none: use --reading-weight or --reading-prompt, not both")
-        if self.distill.freeze_projector and not (self.reading_prompt and self.init_from):
-            raise ValueError("--freeze-projector trains only a reading prompt on a finished projector: pass "
-                             "--reading-prompt N and --init-from a projector folder")
+        if self.distill.freeze_projector and not ((self.reading_prompt or self.reader_adapter) and self.init_from):
+            raise ValueError("--freeze-projector trains only a reading prompt and a reader adapter on a finished "
+                             "projector: pass --reading-prompt N or --reader-adapter RANK, and --init-from a "
+                             "projector folder")
         if min(self.closing_prompt, self.answer_prompt) < 0 or \
                 self.closing_prompt + self.answer_prompt > self.reading_prompt:
             raise ValueError(f"--closing-prompt {self.closing_prompt} and --answer-prompt {self.answer_prompt} move "
@@ -117,6 +119,9 @@ class WordpieceRecipeConfig:
             raise ValueError("--adapter-lr is the reader adapter's learning rate: pass --reader-adapter RANK with it")
         if self.reader_adapter < 0:
             raise ValueError(f"--reader-adapter {self.reader_adapter}: the adapter's rank is >= 1 (0: no adapter)")
+        if tuple(self.adapter_targets) != DEFAULT_TARGETS and not self.reader_adapter:
+            raise ValueError("--adapter-targets names the LLM layers the reader adapter tunes: pass --reader-adapter "
+                             "RANK with it")
 
 
 def recipe_window_examples(config: WordpieceRecipeConfig, embedder: Any, scorer: WindowScorer | None,
@@ -163,7 +168,8 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         token_layers=config.token_layers, read_case=config.read_case,
         split_at_wordpieces=config.split_at_wordpieces, reading_prompt=config.reading_prompt,
         closing_prompt=config.closing_prompt, answer_prompt=config.answer_prompt, merge_tokens=config.merge_tokens,
-        reader_adapter=reader_adapter_spec(llm.model, config.reader_adapter) if config.reader_adapter else {}))
+        reader_adapter=reader_adapter_spec(llm.model, config.reader_adapter, config.adapter_targets)
+        if config.reader_adapter else {}))
     if config.reading_prompt:
         start = llm.tokenizer(READING_PROMPT_START, add_special_tokens=False, return_tensors="pt").input_ids[0]
         projector.init_reading_prompt(llm.embed(start.to(llm.device)).float())

@@ -140,6 +140,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         again = run_wordpiece_recipe(WordpieceRecipeConfig(**{**vars(config), "init_from": str(more),
                                                               "reading_prompt": prompt, "closing_prompt": 1,
                                                               "merge_tokens": 2, "reader_adapter": 2,
+                                                              "adapter_targets": ("q_proj", "down_proj"),
                                                               "distill": replace(more_distill, seed=2,
                                                                                  freeze_projector=False,
                                                                                  adapter_lr=0.05)}),
@@ -149,7 +150,9 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         assert any(d.up.weight.abs().sum() > 0 for d in loaded.reader_adapter.deltas.values())  # it trained
         card = (again / "README.md").read_text()
         assert "merged into one soft token" in card and "--merge-tokens 2" in card
-        assert "Reader adapter: rank-2 deltas" in card and "--reader-adapter 2 --adapter-lr 0.05" in card
+        assert {n.rsplit(".", 1)[-1] for n in loaded.config.reader_adapter["modules"]} == {"q_proj", "down_proj"}
+        assert "Reader adapter: rank-2 deltas" in card and "(down_proj, q_proj)" in card
+        assert "--reader-adapter 2 --adapter-targets down_proj q_proj --adapter-lr 0.05" in card
         assert "continued from that projector's trained prompt" in card and "short instruction" not in card
         steps = _reproduce_block(card)
         assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
@@ -175,13 +178,15 @@ def test_reading_distillation_is_refused_for_wordpieces():
 @pytest.mark.parametrize("overrides,needle", [
     ({"reading_prompt": 4, "distill": DistillConfig(reading_weight=1.0)}, "not both"),
     ({"reading_prompt": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
-    ({"init_from": "p", "distill": DistillConfig(freeze_projector=True)}, "--reading-prompt"),
+    ({"init_from": "p", "distill": DistillConfig(freeze_projector=True)}, "--reading-prompt N or --reader-adapter"),
+    ({"reader_adapter": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
     ({"distill": DistillConfig(prompt_lr=3e-3)}, "--prompt-lr is the reading prompt's"),
     ({"reading_prompt": 4, "closing_prompt": 5}, "--closing-prompt 5 and --answer-prompt 0 move"),
     ({"reading_prompt": 4, "closing_prompt": 2, "answer_prompt": 3}, "together no more than it"),
     ({"merge_tokens": 2}, "pass --init-from"),
     ({"distill": DistillConfig(adapter_lr=1e-3)}, "--adapter-lr is the reader adapter's"),
     ({"reader_adapter": -1}, "rank is >= 1"),
+    ({"adapter_targets": ("gate_proj",)}, "--adapter-targets names the LLM layers"),
     ({"merge_tokens": 2, "init_from": "p", "distill": DistillConfig(reading_weight=1.0)}, "--merge-tokens, not both"),
 ])
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
