@@ -34,10 +34,11 @@ def reader_adapter_spec(model: nn.Module, rank: int, targets: Sequence[str] = DE
         raise ValueError(f"a reader adapter's rank is >= 1, got {rank}")
     modules = {name: [m.in_features, m.out_features] for name, m in model.named_modules()
                if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in targets}
-    if not modules:
-        raise ValueError(f"the LLM has no nn.Linear named {list(targets)}: pass the last name parts of its "
-                         f"linear layers as targets, e.g. {list(DEFAULT_TARGETS)} (attention) or gate_proj, "
-                         "up_proj, down_proj (the MLP) in a Llama-style LLM")
+    missing = sorted(set(targets) - {name.rsplit(".", 1)[-1] for name in modules})
+    if missing:  # a misspelt target would otherwise train fewer layers than asked, silently
+        raise ValueError(f"the LLM has no nn.Linear named {missing}: pass the last name parts of its linear "
+                         f"layers as targets, e.g. {list(DEFAULT_TARGETS)} (attention) or gate_proj, up_proj, "
+                         "down_proj (the MLP) in a Llama-style LLM")
     return {"rank": rank, "alpha": float(alpha if alpha is not None else 2 * rank), "modules": modules}
 
 

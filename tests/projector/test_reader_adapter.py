@@ -34,6 +34,8 @@ def test_the_spec_names_every_targeted_linear_with_its_shape(tiny_llm):
     assert all(name.endswith(("q_proj", "v_proj")) and len(shape) == 2 for name, shape in spec["modules"].items())
     with pytest.raises(ValueError, match="no nn.Linear named"):
         reader_adapter_spec(tiny_llm.model, rank=4, targets=("nothing",))
+    with pytest.raises(ValueError, match=r"no nn.Linear named \['gate_prj'\]"):  # one misspelt target of two
+        reader_adapter_spec(tiny_llm.model, rank=4, targets=("q_proj", "gate_prj"))
     with pytest.raises(ValueError, match="rank is >= 1"):
         reader_adapter_spec(tiny_llm.model, rank=0)
 
