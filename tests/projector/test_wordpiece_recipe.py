@@ -192,3 +192,9 @@ def test_reading_distillation_is_refused_for_wordpieces():
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
     with pytest.raises(ValueError, match=needle):
         WordpieceRecipeConfig(dataset="unused.json", encoding="reader_tokens", **overrides)
+
+
+def test_an_adapter_alone_may_train_on_a_frozen_projector():
+    config = WordpieceRecipeConfig(dataset="unused.json", encoding="reader_tokens", reader_adapter=4, init_from="p",
+                                   distill=DistillConfig(freeze_projector=True))
+    assert config.distill.freeze_projector and not config.reading_prompt
