@@ -12,7 +12,7 @@ so a new adapter changes nothing until it is trained.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +25,11 @@ from rag.errors import ProjectorMismatchError
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
+def target_names(modules: Iterable[str]) -> list[str]:
+    """The targets that name ``modules`` (LLM module names), sorted: each name's last part, e.g. ``q_proj``."""
+    return sorted({name.rsplit(".", 1)[-1] for name in modules})
+
+
 def reader_adapter_spec(model: nn.Module, rank: int, targets: Sequence[str] = DEFAULT_TARGETS,
                         alpha: float | None = None) -> dict[str, Any]:
     """What :class:`ReaderAdapter` builds for ``model``: ``rank``, ``alpha`` (default ``2 * rank``) and
@@ -34,7 +39,7 @@ def reader_adapter_spec(model: nn.Module, rank: int, targets: Sequence[str] = DE
         raise ValueError(f"a reader adapter's rank is >= 1, got {rank}")
     modules = {name: [m.in_features, m.out_features] for name, m in model.named_modules()
                if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in targets}
-    missing = sorted(set(targets) - {name.rsplit(".", 1)[-1] for name in modules})
+    missing = sorted(set(targets) - set(target_names(modules)))
     if missing:  # a misspelt target would otherwise train fewer layers than asked, silently
         raise ValueError(f"the LLM has no nn.Linear named {missing}: pass the last name parts of its linear "
                          f"layers as targets, e.g. {list(DEFAULT_TARGETS)} (attention) or gate_proj, up_proj, "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from projector.config import ProjectorConfig
-from projector.reader_adapter import DEFAULT_TARGETS
+from projector.reader_adapter import DEFAULT_TARGETS, target_names
 from rag.selection import ALL_LAYERS
 
 
@@ -65,7 +65,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
           if config.reading_prompt else []),
         *([f"- Reader adapter: rank-{config.reader_adapter['rank']} deltas (alpha {config.reader_adapter['alpha']:g}) "
            f"on {len(config.reader_adapter['modules'])} linear layers of the LLM "
-           f"({', '.join(sorted({n.rsplit('.', 1)[-1] for n in config.reader_adapter['modules']}))}), attached only "
+           f"({', '.join(target_names(config.reader_adapter['modules']))}), attached only "
            "while it reads these soft tokens (every other mode reads with the LLM as loaded)"
            + (", trained with the projector frozen" if distill.get("freeze_projector") else "")
            + (f", lr {distill['adapter_lr']}" if distill.get("adapter_lr") is not None else "") + "."]
@@ -194,7 +194,7 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
 
 def _adapter_targets_flag(config: ProjectorConfig) -> str:
     """``--adapter-targets ...`` when the adapter tunes other layers than the default (attention's four)."""
-    targets = sorted({name.rsplit(".", 1)[-1] for name in config.reader_adapter.get("modules", {})})
+    targets = target_names(config.reader_adapter.get("modules", {}))
     return f" --adapter-targets {' '.join(targets)}" if targets and targets != sorted(DEFAULT_TARGETS) else ""
 
 
