@@ -1,4 +1,5 @@
-"""An estimate of the LLM's forward FLOPs per question, from the token counts of its prompt and answer.
+"""An estimate of the forward FLOPs of answering one question: the LLM's, from the token counts of its prompt
+and answer, plus the embedder's and the projector's where they run at answer time.
 
 Formula (Kaplan et al. 2020, with a causal attention term), for a decoder of ``N`` parameters, ``L`` layers
 and width ``d``:
@@ -9,17 +10,35 @@ and width ``d``:
 
 ``2·N`` per token is the weight matmuls (a multiply-add = 2 FLOPs); ``2·L·d·t`` is the attention scores and
 the weighted sum for a token that sees ``t`` positions (KV cache: each token is processed once). ``N`` is the
-total parameter count, embedding matrix included, so the estimate errs high by the share of the embedding
-lookup (which costs no FLOPs). Not counted: the projector (a small MLP on k·m vectors), a projector's reader
-adapter (rank-r deltas on some of the LLM's layers: 2·r·(d_in + d_out) per layer and token, under 1% of ``2·N`` at
-rank 8 on attention) and, in the oracle modes, embedding the gold passages on the fly — all tiny next to the LLM.
+total parameter count, embedding matrix included: the LM head's matmul (tied to the embedding in the bundled
+LLM) costs what that matrix holds, while the input lookup costs nothing, so an untied LLM errs high by its
+input embedding's share.
+
+An answer's FLOPs (:meth:`CostModel.answer_flops`) add, beside the LLM, what runs at answer time for the modes
+that read passages through the embedder or the projector:
+
+    embedder        Σ over the sequences it reads (the question and each passage, after truncation) of
+                    2·N_e·T + 2·L_e·d_e·T²   (bidirectional: every token sees all T; N_e without the
+                    embedding tables, which are lookups)
+    projector       2·(its MLP's parameters) per MLP row (one row per soft token / tokens per row)
+    reader adapter  2·(its parameters) per token the LLM processes while it is attached (rank-r deltas:
+                    r·(d_in + d_out) multiply-adds per layer and token)
+
+Not counted: the window scorer (a few linear maps on the embedder's states) and the retrieval query embedding
+(the same for every mode that retrieves), and, in the oracle modes, embedding the gold passages on the fly
+without an index.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import torch
+
+from rag.selection import embedder_transformer
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +55,61 @@ class ModelShape:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ProjectorShape:
+    """What a projector costs at answer time (see the module docstring)."""
+
+    mlp_params: int  # weights and biases of its two linear layers
+    tokens_per_row: int  # soft tokens one MLP row produces
+    prompt_tokens: int  # learned reading-prompt rows: copied, not computed
+    adapter_params: int  # reader-adapter deltas (0: none)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def processed_tokens(prompt_tokens: int, new_tokens: int) -> int:
+    """Positions that go through the LLM: the prompt and every generated token but the last."""
+    return prompt_tokens + max(new_tokens - 1, 0)
+
+
 def llm_flops(shape: ModelShape, prompt_tokens: int, new_tokens: int) -> float:
     """Estimated forward FLOPs for one sequence (see the module docstring for the formula)."""
-    processed = prompt_tokens + max(new_tokens - 1, 0)
+    processed = processed_tokens(prompt_tokens, new_tokens)
     return 2.0 * shape.n_params * processed + float(shape.n_layers * shape.d_model) * processed * (processed + 1)
+
+
+def encoder_flops(shape: ModelShape, lengths: Sequence[int]) -> float:
+    """Estimated forward FLOPs of a bidirectional encoder over sequences of ``lengths`` tokens."""
+    return float(sum(2 * shape.n_params * t + 2 * shape.n_layers * shape.d_model * t * t for t in lengths))
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The shapes an answer's FLOPs estimate needs; ``embedder`` and ``projector`` are None where unknown."""
+
+    llm: ModelShape
+    embedder: ModelShape | None = None
+    projector: ProjectorShape | None = None
+
+    def answer_flops(self, mode: str, prompt_tokens: int, new_tokens: int, context_tokens: int,
+                     embedder_lengths: Sequence[int] = ()) -> dict[str, float]:
+        """FLOPs by part (``llm``, ``embedder``, ``projector``, ``reader_adapter``; parts that did not run are
+        left out) of one answer in ``mode`` (a ``rag.RAG`` mode: ``compressed`` for the oracle's too)."""
+        parts = {"llm": llm_flops(self.llm, prompt_tokens, new_tokens)}
+        if embedder_lengths and self.embedder is not None:
+            parts["embedder"] = encoder_flops(self.embedder, embedder_lengths)
+        p = self.projector
+        if mode == "compressed" and p is not None:
+            rows = max(context_tokens - p.prompt_tokens, 0) / p.tokens_per_row
+            parts["projector"] = 2.0 * p.mlp_params * rows
+            if p.adapter_params:
+                parts["reader_adapter"] = 2.0 * p.adapter_params * processed_tokens(prompt_tokens, new_tokens)
+        return parts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"llm": self.llm.to_dict(), "embedder": self.embedder.to_dict() if self.embedder else None,
+                "projector": self.projector.to_dict() if self.projector else None}
 
 
 def model_shape(llm: Any) -> ModelShape | None:
@@ -52,3 +122,42 @@ def model_shape(llm: Any) -> ModelShape | None:
     except (AttributeError, TypeError) as exc:
         logger.warning("Cannot read the LLM's size (%s); FLOPs estimates are left out.", exc)
         return None
+
+
+def embedder_shape(embedder: Any) -> ModelShape:
+    """Shape of a sentence-transformers embedder's transformer, its embedding tables (lookups) left out of
+    ``n_params``."""
+    model = embedder_transformer(embedder)
+    tables = getattr(model, "embeddings", None)  # BERT-style: word, position and type tables together
+    if tables is None:
+        tables = model.get_input_embeddings()
+    n_params = sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in tables.parameters())
+    return ModelShape(n_params=int(n_params), n_layers=int(model.config.num_hidden_layers),
+                      d_model=int(model.config.hidden_size))
+
+
+def projector_shape(projector: Any) -> ProjectorShape:
+    """The answer-time cost shape of a :class:`projector.model.Projector`."""
+    linears = [m for m in projector.net if isinstance(m, torch.nn.Linear)]
+    adapter = projector.reader_adapter
+    return ProjectorShape(mlp_params=sum(p.numel() for m in linears for p in m.parameters()),
+                          tokens_per_row=int(projector.config.tokens_per_vector),
+                          prompt_tokens=int(projector.config.reading_prompt),
+                          adapter_params=sum(p.numel() for p in adapter.parameters()) if adapter is not None else 0)
+
+
+def cost_model(rag: Any, modes: Sequence[str]) -> CostModel | None:
+    """The :class:`CostModel` of a ``rag.RAG`` answering in ``modes`` (``rag.RAG`` modes); None when its LLM's
+    size cannot be read. The embedder's and projector's shapes are read only for the modes that run them."""
+    llm = model_shape(getattr(rag, "llm", None))
+    if llm is None:
+        return None
+    embedder = projector = None
+    try:
+        if {"selected_text", "compressed"} & set(modes):
+            embedder = embedder_shape(rag.embedder)
+        if "compressed" in modes and getattr(rag, "projector", None) is not None:
+            projector = projector_shape(rag.projector)
+    except (AttributeError, TypeError, ValueError) as exc:
+        logger.warning("Cannot read the embedder's or projector's size (%s); FLOPs estimates leave them out.", exc)
+    return CostModel(llm=llm, embedder=embedder, projector=projector)

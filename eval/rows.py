@@ -1,7 +1,10 @@
 """One ``predictions.jsonl`` row per (question, mode): the answer, its scores, cost and evidence.
 
 Row fields: ``id, question, mode, prediction, answers, em, f1, accuracy, context_tokens, prompt_tokens,
-new_tokens, flops, timings, retrieved, answer_in_context, gold_in_context``.
+new_tokens, flops, flops_parts, timings, retrieved, answer_in_context, gold_in_context``.
+
+``flops`` is the estimated forward FLOPs of answering (:mod:`eval.flops`), ``flops_parts`` the same by part
+(``llm``, and where they ran at answer time ``embedder``, ``projector``, ``reader_adapter``).
 
 ``timings`` are the pipeline's (:class:`rag.Timings`) with the benchmark's shared retrieval added:
 ``retrieval_s`` is this question's share of the one batched retrieval (0 for modes without retrieved
@@ -20,7 +23,7 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from eval.errors import BenchmarkError
-from eval.flops import ModelShape, llm_flops
+from eval.flops import CostModel
 from eval.metrics import answer_recall_at_k, exact_match, f1_score, gold_passage_recall_at_k, has_answer
 from eval.records import QARecord
 
@@ -71,10 +74,12 @@ def _timings(answer: Any, retrieval_share: float) -> dict[str, float]:
 
 
 def prediction_row(record: QARecord, mode: str, answer: Any, passages: Sequence[Any] | None, k: int,
-                   retrieval_share: float, shape: ModelShape | None) -> dict[str, Any]:
+                   retrieval_share: float, costs: CostModel | None) -> dict[str, Any]:
     """The JSON row for one question answered in one mode (see the module docstring)."""
     texts = [h.text for h in passages] if passages else []
     prompt_tokens, new_tokens = int(answer.prompt_tokens), int(answer.new_tokens)
+    parts = (costs.answer_flops(answer.mode, prompt_tokens, new_tokens, int(answer.context_tokens),
+                                getattr(answer, "embedder_lengths", ())) if costs else None)
     return {
         "id": record.id,
         "question": record.question,
@@ -87,7 +92,8 @@ def prediction_row(record: QARecord, mode: str, answer: Any, passages: Sequence[
         "context_tokens": int(answer.context_tokens),
         "prompt_tokens": prompt_tokens,
         "new_tokens": new_tokens,
-        "flops": llm_flops(shape, prompt_tokens, new_tokens) if shape else None,
+        "flops": sum(parts.values()) if parts else None,
+        "flops_parts": parts,
         "timings": _timings(answer, retrieval_share),
         "retrieved": hits_summary(passages or []),
         "answer_in_context": answer_recall_at_k(texts, record.answers, k) if passages is not None else None,

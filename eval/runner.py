@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from eval.environment import library_versions, machine_info, peak_memory_mb, reset_peak_memory
 from eval.errors import BenchmarkError
-from eval.flops import ModelShape, model_shape
+from eval.flops import CostModel, cost_model
 from eval.partial_run import PartialRun, merge_stats
 from eval.records import QARecord, records_fingerprint
 from eval.rows import check_same_passages, gold_hits, passages_fingerprint, prediction_row
@@ -151,13 +151,14 @@ def _seed_everything(seed: int) -> None:
 
 
 def _build_config(rag: Any, selected: list[QARecord], records: Sequence[QARecord], settings: dict[str, Any],
-                  dataset: dict[str, Any] | None, shape: ModelShape | None) -> dict[str, Any]:
+                  dataset: dict[str, Any] | None, costs: CostModel | None) -> dict[str, Any]:
     describe = rag.describe() if hasattr(rag, "describe") else {}
     device = describe.get("device") or str(getattr(getattr(rag, "llm", None), "device", "unknown"))
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rag": describe,
-        "llm_shape": shape.to_dict() if shape else None,
+        "llm_shape": costs.llm.to_dict() if costs else None,
+        "cost_model": costs.to_dict() if costs else None,
         "dataset": {**(dataset or {}), "n_records": len(records),
                     "records_fingerprint": records_fingerprint(records),
                     "selected_fingerprint": records_fingerprint(selected)},
@@ -208,7 +209,7 @@ def _answer_mode(rag: Any, mode: str, selected: list[QARecord], passages: list[l
 
 
 def _answer_modes(rag: Any, run_modes: list[str], selected: list[QARecord], hits: list[list[Any]] | None,
-                  retrieval_s: float, k: int, shape: ModelShape | None, generation: dict[str, Any],
+                  retrieval_s: float, k: int, costs: CostModel | None, generation: dict[str, Any],
                   partial: PartialRun | None = None,
                   checkpoint_batches: int = 8) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Every mode's prediction rows and ``{mode: {wall_s, memory}}``; ``generation`` holds ``_run_mode``'s
@@ -219,7 +220,7 @@ def _answer_modes(rag: Any, run_modes: list[str], selected: list[QARecord], hits
         passages = _passages_for(mode, hits, selected)
         logger.info("Mode %s: %d questions", mode, len(selected))
         retrieval = retrieval_s if mode in RETRIEVAL_MODES else 0.0
-        row_args = {"k": k, "retrieval_share": retrieval / len(selected), "shape": shape}
+        row_args = {"k": k, "retrieval_share": retrieval / len(selected), "costs": costs}
         mode_rows, stats[mode] = _answer_mode(rag, mode, selected, passages, row_args, generation, partial,
                                               checkpoint_batches)
         stats[mode]["wall_s"] += retrieval
@@ -246,11 +247,11 @@ def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = 
     _seed_everything(seed)
     selected = select_records(records, limit, seed)
     run_modes, skipped = plan_modes(modes, selected, getattr(rag, "projector", None) is not None)
-    shape = model_shape(getattr(rag, "llm", None))
+    costs = cost_model(rag, [RAG_MODE[m] for m in run_modes])
     settings = {"k": k, "limit": limit, "seed": seed, "modes": list(modes), "modes_run": run_modes,
                 "skipped_modes": skipped, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
                 "warmup": warmup, "n_bootstrap": n_bootstrap}
-    config = _build_config(rag, selected, records, settings, dataset, shape)  # before the long part: fail fast
+    config = _build_config(rag, selected, records, settings, dataset, costs)  # before the long part: fail fast
     hits, retrieval_s = None, 0.0
     if any(m in RETRIEVAL_MODES for m in run_modes):
         hits, retrieval_s = retrieve_once(rag, [r.question for r in selected], k, progress)
@@ -259,7 +260,7 @@ def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = 
     plan = {**{key: v for key, v in settings.items() if key != "n_bootstrap"}, "rag": config["rag"],
             "selected": config["dataset"]["selected_fingerprint"]}
     partial = PartialRun.open(out_dir, plan) if out_dir is not None else None
-    rows, stats = _answer_modes(rag, run_modes, selected, hits, retrieval_s, k, shape, generation, partial,
+    rows, stats = _answer_modes(rag, run_modes, selected, hits, retrieval_s, k, costs, generation, partial,
                                 checkpoint_batches)
     retrieval = (retrieval_summary(selected, hits, k, retrieval_s, passages_fingerprint(hits))
                  if hits is not None else None)

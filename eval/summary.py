@@ -76,12 +76,22 @@ def _cost_block(rows: list[dict], stats: dict[str, Any]) -> dict[str, Any]:
         "prompt_tokens_mean": _round(np.mean([r["prompt_tokens"] for r in rows]), 2),
         "new_tokens_mean": _round(np.mean([r["new_tokens"] for r in rows]), 2),
         "gflops_per_question": None if flops is None else float(f"{flops / 1e9:.4g}"),
+        "gflops_by_part": _flops_by_part(rows),
         "ttft_s": _percentiles([r["timings"]["ttft_s"] for r in rows]),
         "latency_s": _percentiles([r["timings"]["total_s"] for r in rows]),
         "wall_s": _round(wall, 3),
         "throughput_qps": _round(len(rows) / wall, 4) if wall > 0 else None,
         **stats.get("memory", {}),
     }
+
+
+def _flops_by_part(rows: list[dict]) -> dict[str, float] | None:
+    """Mean GFLOPs per question of each part (:mod:`eval.flops`), over the rows that carry parts."""
+    parts = [r["flops_parts"] for r in rows if r.get("flops_parts")]
+    if not parts:
+        return None
+    names = sorted({name for p in parts for name in p})
+    return {name: float(f"{sum(p.get(name, 0.0) for p in parts) / len(parts) / 1e9:.4g}") for name in names}
 
 
 def mode_summary(rows: list[dict], stats: dict[str, Any], n_boot: int, seed: int) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class Answer:
 
     ``context_tokens``: tokens the context occupies in the prompt (text tokens for full_text and
     selected_text, soft tokens for compressed, 0 for closed_book). ``prompt_tokens``: the whole prompt.
+    ``embedder_lengths``: tokens of each sequence the embedder read to answer (the question and each passage
+    for the window modes, which find their windows at answer time; empty when the context is text or stored).
     """
 
     question: str
@@ -37,6 +39,7 @@ class Answer:
     context_tokens: int = 0
     prompt_tokens: int = 0
     new_tokens: int = 0
+    embedder_lengths: list[int] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
 
     def to_dict(self) -> dict:

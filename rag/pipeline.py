@@ -21,7 +21,13 @@ from rag import prompt as P
 from rag.answer import MODES, Answer, Timings
 from rag.errors import InvalidQuestionError, SqueezeRagError
 from rag.llm import LLM
-from rag.selection import WindowConfig, projector_input_dim, select_windows, selected_windows
+from rag.selection import (
+    WindowConfig,
+    embedder_lengths,
+    projector_input_dim,
+    select_windows,
+    selected_windows,
+)
 from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger(__name__)
@@ -267,12 +273,22 @@ class RAG:
         prompt_s = time.perf_counter() - t0
         with self.reading(mode):
             gen = self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens)
+        read = self._embedder_lengths(questions, hits, mode)
         return [Answer(question=q, text=text, mode=mode, sources=hs, context_tokens=ctx,
-                       prompt_tokens=n_prompt, new_tokens=n_new,
+                       prompt_tokens=n_prompt, new_tokens=n_new, embedder_lengths=lengths,
                        timings=Timings(prompt_s=prompt_s, ttft_s=prompt_s + gen.ttft_s,
                                        generation_s=gen.total_s, total_s=prompt_s + gen.total_s))
-                for q, text, hs, ctx, n_prompt, n_new in zip(questions, gen.texts, hits, context_tokens,
-                                                             batch.prompt_tokens, gen.new_tokens)]
+                for q, text, hs, ctx, n_prompt, n_new, lengths in zip(questions, gen.texts, hits, context_tokens,
+                                                                      batch.prompt_tokens, gen.new_tokens, read)]
+
+    def _embedder_lengths(self, questions: list[str], hits: list[list[Hit]], mode: str) -> list[list[int]]:
+        """Per question, the sequences the embedder read to answer it in ``mode`` (its cost, not its output): the
+        question and each passage in the window modes, nothing where the context is text or stored memory."""
+        windowed = mode == "selected_text" or (mode == "compressed" and self.projector.config.reads_wordpieces)
+        if not windowed:
+            return [[] for _ in questions]
+        return [embedder_lengths(self.embedder, [q] + [h.text for h in hs], self.window.max_length)
+                for q, hs in zip(questions, hits)]
 
 
 def check_mode(mode: str) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from rag.window_allocation import allocate_windows, window_masses
 
@@ -123,9 +124,8 @@ def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256,
     if not texts:
         return []
     tok = embedder.tokenizer
-    max_length = min(max_length, embedder.max_seq_length)  # never past the model's position table
-    features = tok(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt",
-                   return_offsets_mapping=True, return_special_tokens_mask=True)
+    features = tok(list(texts), padding=True, truncation=True, max_length=_read_length(embedder, max_length),
+                   return_tensors="pt", return_offsets_mapping=True, return_special_tokens_mask=True)
     spans = features.pop("offset_mapping").numpy()
     keep = (features.pop("special_tokens_mask") == 0) & (features["attention_mask"] == 1)
     input_ids = features["input_ids"]
@@ -145,16 +145,31 @@ def token_states(embedder: Any, texts: Sequence[str], max_length: int = 256,
     return result
 
 
-def _hidden_states(embedder: Any, features: dict) -> tuple[torch.Tensor, ...]:
-    """Every hidden state ``(b, t, d)`` of the embedder's transformer, embeddings output first."""
+def embedder_lengths(embedder: Any, texts: Sequence[str], max_length: int = 256) -> list[int]:
+    """Tokens :func:`token_states` runs the embedder over for each text (special tokens included, padding not)."""
+    ids = embedder.tokenizer(list(texts), truncation=True, max_length=_read_length(embedder, max_length))["input_ids"]
+    return [len(row) for row in ids]
+
+
+def _read_length(embedder: Any, max_length: int) -> int:
+    return min(max_length, embedder.max_seq_length)  # never past the model's position table
+
+
+def embedder_transformer(embedder: Any) -> nn.Module:
+    """The Hugging Face transformer inside a sentence-transformers embedder (its first module's)."""
     module = embedder.model[0]
     model = getattr(module, "auto_model", None)  # `auto_model` or `model`, by release
     if model is None:
         model = getattr(module, "model", None)
     if model is None:
         raise ValueError(f"embedder {embedder.id!r} has no Hugging Face transformer as its first module, so its "
-                         "hidden states cannot be read; use layers='last'")
-    return model(**features, output_hidden_states=True, return_dict=True).hidden_states
+                         "hidden states and size cannot be read; use layers='last'")
+    return model
+
+
+def _hidden_states(embedder: Any, features: dict) -> tuple[torch.Tensor, ...]:
+    """Every hidden state ``(b, t, d)`` of the embedder's transformer, embeddings output first."""
+    return embedder_transformer(embedder)(**features, output_hidden_states=True, return_dict=True).hidden_states
 
 
 def projector_input_dim(embedder: Any, layers: str) -> int:

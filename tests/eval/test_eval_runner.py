@@ -43,7 +43,7 @@ def test_writes_every_file(run_dir: Path) -> None:
     rows = _rows(run_dir)
     assert len(rows) == 8 * len(ALL_MODES)
     expected = {"id", "question", "mode", "prediction", "answers", "em", "f1", "accuracy", "context_tokens",
-                "prompt_tokens", "new_tokens", "timings", "retrieved", "flops"}
+                "prompt_tokens", "new_tokens", "timings", "retrieved", "flops", "flops_parts"}
     assert expected <= set(rows[0])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert list(metrics["modes"]) == list(EVERY_MODE)
