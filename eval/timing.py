@@ -11,7 +11,8 @@ Exactly ``new_tokens`` tokens are generated (EOS ignored), after ``warmup`` unti
 medians are reported with the ratios full / compressed. TTFT is the LLM's first-token time (the streamer sees
 the first token after a host copy, which synchronises); end-to-end time is measured around the call with
 CUDA events (after ``torch.cuda.synchronize``) on a GPU, ``perf_counter`` on CPU. The projector's own cost (a
-small MLP on k vectors) is not included. bf16 on CUDA, fp32 on CPU unless ``dtype`` says otherwise.
+small MLP on k vectors) is not included, nor is it in the FLOPs, which are the LLM's alone
+(:func:`eval.flops.llm_flops`): stored memory needs no embedder pass at answer time. bf16 on CUDA, fp32 on CPU unless ``dtype`` says otherwise.
 """
 
 from __future__ import annotations
