@@ -24,9 +24,9 @@ that read passages through the embedder or the projector:
     reader adapter  2·(its parameters) per token the LLM processes while it is attached (rank-r deltas:
                     r·(d_in + d_out) multiply-adds per layer and token)
 
-Not counted: the window scorer (a few linear maps on the embedder's states) and the retrieval query embedding
-(the same for every mode that retrieves), and, in the oracle modes, embedding the gold passages on the fly
-without an index.
+Not counted: the window scorer (a few linear maps on the embedder's states), the retrieval query embedding
+(the same for every mode that retrieves) and, for a stored-memory projector (``pooled``, ``segments:m``),
+embedding a passage that is not in the index (the oracle's gold passage) on the fly.
 """
 
 from __future__ import annotations
