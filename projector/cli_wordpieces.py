@@ -71,7 +71,8 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--kl-weight", type=float, default=2.0)
     p.add_argument("--reading-weight", type=float, default=0.0,
                    help="reader_tokens: add this x KL(exact-token prompt || soft prompt) at every position from the "
-                        "first soft token, so the LLM reads each soft token as its own token (e.g. 1.0)")
+                        "first window token, so the LLM (with the reader adapter, if any) reads each soft token as "
+                        "the LLM as loaded reads its own token (e.g. 1.0)")
     p.add_argument("--reading-prompt", type=int, default=0, metavar="N",
                    help="learn N soft tokens written before the first window: a reading instruction tuned with the "
                         "frozen LLM, counted as context tokens (0: none)")

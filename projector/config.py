@@ -100,6 +100,11 @@ class ProjectorConfig(JsonConfig):
                              "tokens into each (merge_tokens): train it by QA distillation from one that does not")
 
     @property
+    def opening_prompt(self) -> int:
+        """Reading-prompt rows written before the first window (the rest go after the last window or the question)."""
+        return self.reading_prompt - self.closing_prompt - self.answer_prompt
+
+    @property
     def reads_wordpieces(self) -> bool:
         """True when the projector maps selected windows' wordpiece states (not stored memory vectors)."""
         return self.memory_encoding in WINDOW_ENCODINGS

@@ -81,11 +81,10 @@ def with_reading_prompt(projector: Projector, soft: torch.Tensor, sizes: list[in
     if projector.reading_prompt is None:
         return soft, sizes
     prompt = projector.reading_prompt.to(soft.dtype)
-    n_after, n_answer = projector.config.closing_prompt, projector.config.answer_prompt
-    n_before = len(prompt) - n_after - n_answer
+    n_before = projector.config.opening_prompt
     sizes = list(sizes)
     sizes[0] += n_before
-    sizes[-1] += n_after
+    sizes[-1] += projector.config.closing_prompt
     return torch.cat([prompt[:n_before], soft, prompt[n_before:]]), sizes
 
 

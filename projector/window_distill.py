@@ -31,7 +31,7 @@ from projector.answer_windows import with_answer_window
 from projector.checkpoint import load_checkpoint, save_checkpoint
 from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector, soft_window_prompt
-from projector.reading_distill import exact_window_tokens, reading_kl, reading_mask, reading_span
+from projector.reading_distill import exact_twin_tokens, reading_kl, reading_mask, reading_span
 from rag import prompt as P
 from rag.llm import LLM
 from rag.pipeline import DEFAULT_MAX_NEW_TOKENS
@@ -137,7 +137,8 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
     prompts, soft = student_prompts(llm, projector, examples, with_answer=True)
     student = P.assemble(llm, prompts, soft, with_labels=True)
     # one student forward serves both losses: the answer's logits are the last n_keep of the reading span's
-    n_read = max(reading_span(prompts), n_keep) if config.reading_weight else n_keep
+    skip = projector.config.opening_prompt  # the reading loss starts at the first window token
+    n_read = max(reading_span(prompts, skip), n_keep) if config.reading_weight else n_keep
     with projector.reading(llm):
         read_logits = target_logits(llm, student, n_read)
     logits = read_logits[:, -n_keep:]
@@ -147,10 +148,11 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
     loss = loss_nll + config.kl_weight * loss_kl
     parts = {"nll": loss_nll.item(), "kl": loss_kl.item()}
     if config.reading_weight:
-        exact = [exact_window_tokens(llm, projector, e.windows) for e in examples]
-        with torch.no_grad():
+        with torch.no_grad():  # the twin is read outside projector.reading: by the LLM as loaded, no adapter
+            exact = [exact_twin_tokens(llm, projector, e.windows) for e in examples]
             twin = target_logits(llm, P.assemble(llm, prompts, exact), n_read)
-        loss_read = reading_kl(read_logits, twin, reading_mask(prompts, n_read), config.top_k, config.temperature)
+        mask = reading_mask(prompts, n_read, skip)
+        loss_read = reading_kl(read_logits, twin, mask, config.top_k, config.temperature)
         loss = loss + config.reading_weight * loss_read
         parts["reading"] = loss_read.item()
     return loss, {"loss": loss.item(), **parts}

@@ -95,9 +95,6 @@ class WordpieceRecipeConfig:
         if self.distill.reading_weight and self.encoding != READER_TOKENS:
             raise ValueError("reading distillation (distill.reading_weight) needs --encoding reader_tokens: only "
                              "that encoding writes one soft token per reader token")
-        if self.distill.reading_weight and self.reading_prompt:
-            raise ValueError("reading distillation compares each soft token with its exact token, and a reading "
-                             "prompt has none: use --reading-weight or --reading-prompt, not both")
         if self.distill.freeze_projector and not ((self.reading_prompt or self.reader_adapter) and self.init_from):
             raise ValueError("--freeze-projector trains only a reading prompt and a reader adapter on a finished "
                              "projector: pass --reading-prompt N or --reader-adapter RANK, and --init-from a "

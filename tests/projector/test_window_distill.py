@@ -121,7 +121,7 @@ def test_reading_loss_is_zero_when_soft_tokens_are_the_exact_tokens(examples, ti
     from rag import prompt as P
 
     projector = _projector(tiny_llm, tiny_embedder, READER_TOKENS)
-    exact = [reading_distill.exact_window_tokens(tiny_llm, projector, e.windows) for e in examples]
+    exact = [reading_distill.exact_twin_tokens(tiny_llm, projector, e.windows) for e in examples]
     sizes = [[int(x.token_ids.numel()) for x in reading_distill.window_reader_inputs(
         projector.config, e.windows, tiny_llm.tokenizer)] for e in examples]
     prompts = [P.encode_prompt(tiny_llm, P.soft_windows_message(e.question, n), target=e.answer)
@@ -147,6 +147,46 @@ def test_reading_distillation_step_lowers_the_reading_loss(examples, tiny_llm, t
     loss.backward()
     optimizer.step()
     assert distill_loss(tiny_llm, projector, examples, config)[1]["reading"] < parts["reading"]
+
+
+def test_reading_with_a_prompt_and_adapter_compares_with_the_llm_as_loaded(examples, tiny_llm, tiny_embedder,
+                                                                           monkeypatch):
+    """The twin keeps the reading prompt's rows and is read without the adapter: soft windows that are the exact
+    tokens read at zero reading loss while the adapter is a no-op, and above zero once it changes the reader."""
+    import projector.model as model
+    from projector import reading_distill
+    from projector.reader_adapter import reader_adapter_spec
+
+    torch.manual_seed(0)
+    projector = make_projector(tiny_llm, d_embed=tiny_embedder.token_dim, tokens_per_vector=1,
+                               memory_encoding=READER_TOKENS, max_pieces=4, reading_prompt=4, closing_prompt=1,
+                               answer_prompt=1, reader_adapter=reader_adapter_spec(tiny_llm.model, 2))
+    windows = examples[0].windows
+    soft, sizes = model.window_soft_tokens(projector, windows, tiny_llm.tokenizer)
+    twin = reading_distill.exact_twin_tokens(tiny_llm, projector, windows)
+    prompt, n_windows = projector.reading_prompt, len(soft) - 4
+    assert twin.shape == soft.shape
+    assert torch.equal(twin[:2], prompt[:2]) and torch.equal(twin[-2:], prompt[2:])  # the same layout
+    ids = torch.cat([x.token_ids for x in model.window_reader_inputs(projector.config, windows, tiny_llm.tokenizer)])
+    assert torch.equal(twin[2:2 + n_windows], tiny_llm.embed(ids))
+
+    def exact_windows(projector, windows, tokenizer):
+        inputs = model.window_reader_inputs(projector.config, windows, tokenizer)
+        exact = tiny_llm.embed(torch.cat([x.token_ids for x in inputs]))
+        return model.with_reading_prompt(projector, exact, [len(x.token_ids) for x in inputs])
+
+    monkeypatch.setattr(model, "window_soft_tokens", exact_windows)
+    config = DistillConfig(reading_weight=1.0, top_k=tiny_llm.model.config.vocab_size)
+    with torch.no_grad():
+        assert distill_loss(tiny_llm, projector, examples, config)[1]["reading"] == pytest.approx(0.0, abs=1e-5)
+        for name, p in projector.reader_adapter.named_parameters():
+            p.normal_(std=0.5)
+        assert distill_loss(tiny_llm, projector, examples, config)[1]["reading"] > 1e-3
+    # the loss starts at the first window token: the two prompt rows in front are skipped
+    prompts = [model.soft_window_prompt(projector, tiny_llm, e.question, e.windows, e.answer)[0] for e in examples]
+    n_read = reading_distill.reading_span(prompts, skip=2)
+    mask = reading_distill.reading_mask(prompts, n_read, skip=2)
+    assert [int(m.sum()) for m in mask] == [len(p.ids) - p.soft_positions[2] - 1 for p in prompts]
 
 
 def test_reading_distillation_refuses_a_wordpieces_projector(examples, tiny_llm, tiny_embedder):

@@ -176,7 +176,6 @@ def test_reading_distillation_is_refused_for_wordpieces():
 
 
 @pytest.mark.parametrize("overrides,needle", [
-    ({"reading_prompt": 4, "distill": DistillConfig(reading_weight=1.0)}, "not both"),
     ({"reading_prompt": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
     ({"init_from": "p", "distill": DistillConfig(freeze_projector=True)}, "--reading-prompt N or --reader-adapter"),
     ({"reader_adapter": 4, "distill": DistillConfig(freeze_projector=True)}, "--init-from"),
