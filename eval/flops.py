@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from rag.selection import embedder_transformer
+from rag.token_states import embedder_transformer
 
 logger = logging.getLogger(__name__)
 

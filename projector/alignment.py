@@ -27,7 +27,7 @@ from projector.config import ProjectorConfig
 from projector.model import Projector
 from projector.reader_tokens import reader_token_inputs, shared_characters
 from rag.llm import LLM
-from rag.selection import LAST_LAYER, TokenStates, token_states
+from rag.token_states import LAST_LAYER, TokenStates, token_states
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class TokenLayout:
     """How a text's embedder states become alignment rows: a row per wordpiece (``max_pieces`` None, the
     ``wordpieces`` encoding) or per reader token (``max_pieces`` the cap on a token's index within its wordpiece,
     ``read_case`` to pass its case, ``split_at_wordpieces`` to tokenise the text one wordpiece at a time);
-    ``layers``: the embedder layers read (``rag.selection.TOKEN_LAYERS``)."""
+    ``layers``: the embedder layers read (``rag.token_states.TOKEN_LAYERS``)."""
 
     max_pieces: int | None = None
     layers: str = LAST_LAYER

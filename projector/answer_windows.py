@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.selection import TokenStates, Window, make_window
+from rag.selection import Window, make_window
+from rag.token_states import TokenStates
 
 
 def answer_span(text: str, states: TokenStates, answer: str, width: int) -> tuple[int, int] | None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def add_train_wordpieces_parser(sub) -> None:
     from projector.reader_adapter import DEFAULT_TARGETS
-    from rag.selection import LAST_LAYER, TOKEN_LAYERS
+    from rag.token_states import LAST_LAYER, TOKEN_LAYERS
     from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
     p = sub.add_parser("train-wordpieces",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from projector.reader_tokens import CASE_CLASSES
 from rag.persistence import JsonConfig
-from rag.selection import LAST_LAYER, check_token_layers
+from rag.token_states import LAST_LAYER, check_token_layers
 
 # Memory encodings read at query time, not from the index: the embedder's wordpiece states of the
 # question-aware windows (rag.selection), as one soft token per wordpiece, or per reader (LLM) token of the window
@@ -41,7 +41,7 @@ class ProjectorConfig(JsonConfig):
     # reader_tokens only: tokenise the window text one embedder wordpiece at a time, so no reader token spans two
     # wordpieces (projector.reader_tokens.wordpiece_bounded_tokens).
     split_at_wordpieces: bool = False
-    # Window encodings only: the embedder layers read per wordpiece, "last" or "all" (rag.selection.TOKEN_LAYERS).
+    # Window encodings only: the embedder layers read per wordpiece, "last" or "all" (rag.token_states.TOKEN_LAYERS).
     token_layers: str = LAST_LAYER
     # Window encodings only: learned soft tokens written before the first window (prompt tuning: how the frozen
     # LLM should read the windows' soft tokens, learned with it; counted as context tokens). 0: none.

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from eval.records import filter_articles
     from indexer import load_embedder
     from rag.defaults import SHARED_SQUAD
-    from rag.selection import projector_input_dim
+    from rag.token_states import projector_input_dim
     from rag.window_recipe import VALIDATION_ARTICLES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

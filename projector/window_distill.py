@@ -35,7 +35,8 @@ from projector.reading_distill import exact_twin_tokens, reading_kl, reading_mas
 from rag import prompt as P
 from rag.llm import LLM
 from rag.pipeline import DEFAULT_MAX_NEW_TOKENS
-from rag.selection import LAST_LAYER, Window, WindowConfig, token_states, windows_of_states
+from rag.selection import Window, WindowConfig, windows_of_states
+from rag.token_states import LAST_LAYER, token_states
 from rag.window_scorer import WindowScorer
 from rag.window_training import lr_factor
 

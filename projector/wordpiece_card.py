@@ -7,7 +7,7 @@ from pathlib import Path
 
 from projector.config import ProjectorConfig
 from projector.reader_adapter import DEFAULT_TARGETS, target_names
-from rag.selection import ALL_LAYERS
+from rag.token_states import ALL_LAYERS
 
 
 def wordpiece_card(config: ProjectorConfig) -> str:

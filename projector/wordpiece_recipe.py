@@ -37,7 +37,8 @@ from projector.window_distill import DistillConfig, WindowExample, distill, wind
 from projector.wordpiece_card import lineage_record, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION, READING_PROMPT_START
-from rag.selection import LAST_LAYER, WindowConfig, check_token_layers, projector_input_dim
+from rag.selection import WindowConfig
+from rag.token_states import LAST_LAYER, check_token_layers, projector_input_dim
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
 if TYPE_CHECKING:

@@ -21,13 +21,8 @@ from rag import prompt as P
 from rag.answer import MODES, Answer, Timings
 from rag.errors import InvalidQuestionError, SqueezeRagError
 from rag.llm import LLM
-from rag.selection import (
-    WindowConfig,
-    embedder_lengths,
-    projector_input_dim,
-    select_windows,
-    selected_windows,
-)
+from rag.selection import WindowConfig, select_windows, selected_windows
+from rag.token_states import embedder_lengths, projector_input_dim
 from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger(__name__)

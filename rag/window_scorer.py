@@ -34,7 +34,7 @@ from rag.persistence import (
 )
 
 if TYPE_CHECKING:
-    from rag.selection import TokenStates
+    from rag.token_states import TokenStates
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class WindowScorer(nn.Module):
 
     ``forward(passage (B, L, d_embed), passage_mask (B, L), question (B, Q, d_embed), question_mask (B, Q))``
     -> logits ``(B, L)``, ``-inf`` on padding. Masks are ``True`` on real wordpieces; states are the
-    L2-normalised last-layer states of :func:`rag.selection.token_states`.
+    L2-normalised last-layer states of :func:`rag.token_states.token_states`.
 
     Per wordpiece it builds: its best and top-2 mean cosine with the question (the untrained rule's signal),
     a learned match between the wordpiece and an attention-pooled question (answer type: "when" wants a

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from eval.metrics import has_answer
 from eval.records import QARecord
 from projector.checkpoint import load_checkpoint, save_checkpoint
-from rag.selection import TokenStates, WindowConfig, cut_windows, token_states, window_spans
+from rag.selection import WindowConfig, cut_windows, window_spans
+from rag.token_states import TokenStates, token_states
 from rag.window_scorer import WindowScorer, WindowScorerConfig, pad_states
 
 logger = logging.getLogger(__name__)

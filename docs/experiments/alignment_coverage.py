@@ -38,7 +38,7 @@ from projector.model import Projector
 from projector.token_fidelity import token_kind
 from rag.defaults import SHARED_SQUAD, load_demo_corpus
 from rag.llm import LLM
-from rag.selection import ALL_LAYERS, projector_input_dim
+from rag.token_states import ALL_LAYERS, projector_input_dim
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
 BUCKETS = ((0, 3), (3, 30), (30, 100), (100, None))

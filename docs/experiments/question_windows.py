@@ -44,7 +44,8 @@ from projector.model import Projector
 from rag import RAG
 from rag import prompt as P
 from rag.llm import LLM
-from rag.selection import WindowConfig, maxsim_scores, question_keys, token_states, window_span
+from rag.selection import WindowConfig, maxsim_scores, question_keys, window_span
+from rag.token_states import token_states
 
 SQUAD = "../shared/data/squad/squad-v1.1-dev-pool.json"
 VAL = ["Chloroplast", "Construction", "Economic_inequality", "Normans", "Oxygen", "Victoria_(Australia)"]

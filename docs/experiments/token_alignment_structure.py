@@ -27,7 +27,7 @@ from projector.reader_tokens import reader_tokens, token_wordpiece_overlap, word
 from projector.token_fidelity import token_kind
 from rag.defaults import SHARED_SQUAD
 from rag.llm import LLM
-from rag.selection import token_states
+from rag.token_states import token_states
 from rag.window_recipe import VALIDATION_ARTICLES
 
 

@@ -20,7 +20,7 @@ from projector.wordpiece_recipe import WordpieceRecipeConfig, recipe_window_exam
 from rag.defaults import SHARED_SQUAD
 from rag.demo_index import default_window_scorer_dir
 from rag.llm import LLM
-from rag.selection import ALL_LAYERS
+from rag.token_states import ALL_LAYERS
 from rag.window_scorer import WindowScorer
 
 logger = logging.getLogger("validation_accuracy_probe")

@@ -21,7 +21,8 @@ from eval.datasets import load_qa
 from eval.metrics import has_answer
 from eval.runner import select_records
 from indexer import load_embedder
-from rag.selection import TokenStates, WindowConfig, token_states, windows_of_states
+from rag.selection import WindowConfig, windows_of_states
+from rag.token_states import TokenStates, token_states
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 from rag.window_scorer import WindowScorer
 

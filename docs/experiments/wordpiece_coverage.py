@@ -28,7 +28,7 @@ from projector.reader_tokens import token_wordpiece_overlap
 from projector.token_fidelity import token_kind
 from rag.defaults import SHARED_SQUAD, load_demo_corpus
 from rag.llm import LLM
-from rag.selection import ALL_LAYERS, token_states
+from rag.token_states import ALL_LAYERS, token_states
 from rag.window_recipe import SECOND_SET_ARTICLES, VALIDATION_ARTICLES
 
 BUCKETS = ((0, 1), (1, 3), (3, 30), (30, None))

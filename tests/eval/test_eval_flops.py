@@ -37,7 +37,7 @@ def test_each_mode_pays_for_what_runs_at_answer_time() -> None:
 
 
 def test_embedder_shape_leaves_out_the_lookup_tables(tiny_embedder: Any) -> None:
-    from rag.selection import embedder_transformer
+    from rag.token_states import embedder_transformer
 
     model = embedder_transformer(tiny_embedder)
     shape = embedder_shape(tiny_embedder)
@@ -47,7 +47,7 @@ def test_embedder_shape_leaves_out_the_lookup_tables(tiny_embedder: Any) -> None
 
 
 def test_embedder_lengths_are_what_token_states_reads(tiny_embedder: Any) -> None:
-    from rag.selection import embedder_lengths, token_states
+    from rag.token_states import embedder_lengths, token_states
 
     texts = ["a short one", "river " * 50]  # the second is cut at max_length
     special = tiny_embedder.tokenizer.num_special_tokens_to_add()
@@ -65,7 +65,8 @@ def test_a_benchmark_adds_up_the_parts_of_each_answer(tiny_index: Any, tiny_reco
     from projector.config import READER_TOKENS
     from projector.reader_adapter import reader_adapter_spec
     from rag import RAG
-    from rag.selection import WindowConfig, embedder_lengths
+    from rag.selection import WindowConfig
+    from rag.token_states import embedder_lengths
 
     llm, embedder = make_tiny_llm("llama"), tiny_index.embedder
     projector = Projector(ProjectorConfig(

@@ -50,7 +50,7 @@ TEXTS = [TEXT, "Berlin is the capital of Germany and has many rivers."]
 
 
 def test_pairs_have_one_row_per_wordpiece(tiny_llm, tiny_embedder):
-    from rag.selection import token_states
+    from rag.token_states import token_states
 
     pairs = alignment_pairs(tiny_llm, tiny_embedder, TEXTS, progress=False)
     n = sum(len(t.tokens) for t in token_states(tiny_embedder, TEXTS))
@@ -69,7 +69,8 @@ def test_reader_token_pairs_target_each_llm_tokens_own_embedding(tiny_llm, tiny_
 def test_a_projectors_layout_cuts_alignment_rows_as_it_reads_a_window_at_query_time(tiny_llm, tiny_embedder,
                                                                                       read_case, split):
     from projector.model import window_reader_inputs
-    from rag.selection import make_window, token_states
+    from rag.selection import make_window
+    from rag.token_states import token_states
 
     config = make_projector(tiny_llm, d_embed=tiny_embedder.token_dim, tokens_per_vector=1, max_pieces=4,
                             memory_encoding=READER_TOKENS, read_case=read_case, split_at_wordpieces=split).config

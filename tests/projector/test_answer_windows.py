@@ -1,6 +1,7 @@
 from eval.metrics import has_answer
 from projector.answer_windows import answer_span, with_answer_window
-from rag.selection import make_window, token_states
+from rag.selection import make_window
+from rag.token_states import token_states
 
 TEXTS = ["Berlin is the capital of Germany and its largest city by far.",
          "The Eiffel Tower in Paris was completed in 1889 for the World's Fair held that year."]

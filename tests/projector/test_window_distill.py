@@ -71,7 +71,7 @@ def _projector(llm, embedder, encoding=WORDPIECES):
 
 
 def test_examples_keep_the_questions_whose_windows_hold_the_answer(examples, tiny_embedder):
-    from rag.selection import token_states
+    from rag.token_states import token_states
 
     assert [e.answer for e in examples] == ["1889", "Berlin", "the lazy dog"]  # no Mona Lisa in the passages
     lengths = [len(t.tokens) for t in token_states(tiny_embedder, PASSAGES)]
@@ -179,7 +179,7 @@ def test_reading_with_a_prompt_and_adapter_compares_with_the_llm_as_loaded(examp
     config = DistillConfig(reading_weight=1.0, top_k=tiny_llm.model.config.vocab_size)
     with torch.no_grad():
         assert distill_loss(tiny_llm, projector, examples, config)[1]["reading"] == pytest.approx(0.0, abs=1e-5)
-        for name, p in projector.reader_adapter.named_parameters():
+        for p in projector.reader_adapter.parameters():
             p.normal_(std=0.5)
         assert distill_loss(tiny_llm, projector, examples, config)[1]["reading"] > 1e-3
     # the loss starts at the first window token: the two prompt rows in front are skipped

@@ -76,7 +76,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     # coverage: the two long sentences show their unseen words twice; the short one is too short to take
     assert training["alignment"].get("coverage_sentences", 0) == (2 if lexicon else 0)
     from indexer import load_embedder
-    from rag.selection import projector_input_dim
+    from rag.token_states import projector_input_dim
 
     assert projector.config.token_layers == layers and projector.config.split_at_wordpieces == split
     assert projector.config.d_embed == projector_input_dim(load_embedder(str(tiny_embedder_dir)), layers)

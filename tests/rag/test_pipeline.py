@@ -141,7 +141,8 @@ def test_a_wordpieces_projector_reads_one_soft_token_per_window_wordpiece(tiny_r
 
 def test_an_all_layers_projector_reads_every_hidden_state_of_the_same_windows(tiny_rag):
     from projector.config import WORDPIECES
-    from rag.selection import ALL_LAYERS, WindowConfig, projector_input_dim, selected_windows
+    from rag.selection import WindowConfig, selected_windows
+    from rag.token_states import ALL_LAYERS, projector_input_dim
 
     embedder, llm = tiny_rag.embedder, tiny_rag.llm
     dim = projector_input_dim(embedder, ALL_LAYERS)

@@ -2,17 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from rag.selection import (
-    TokenStates,
-    WindowConfig,
-    cut_window,
-    maxsim_scores,
-    projector_input_dim,
-    select_windows,
-    token_states,
-    window_span,
-    window_start,
-)
+from rag.selection import WindowConfig, cut_window, maxsim_scores, select_windows, window_span, window_start
+from rag.token_states import TokenStates
 
 
 def test_window_start_takes_the_best_sum_then_shifts():
@@ -59,31 +50,6 @@ def test_windows_are_short_substrings_of_their_passages(tiny_embedder, tiny_corp
         assert n <= config.width
 
 
-def test_token_spans_point_at_their_wordpieces(tiny_embedder):
-    text = "The harbor of Tesk was built in 1742."
-    (states,) = token_states(tiny_embedder, [text])
-    assert states.states.shape[0] == len(states.tokens) == len(states.spans)
-    assert torch.allclose(states.states.norm(dim=-1), torch.ones(len(states.tokens)))
-    for token, (start, end) in zip(states.tokens, states.spans):
-        assert text[start:end].lower() == token.removeprefix("##").lower()
-
-
-def test_all_layer_states_extend_the_last_layer_states(tiny_embedder):
-    texts = ["The harbor of Tesk was built in 1742.", "Tesk"]
-    last, every = token_states(tiny_embedder, texts), token_states(tiny_embedder, texts, layers="all")
-    n_states = tiny_embedder.model[0].auto_model.config.num_hidden_layers + 1  # embeddings output first
-    for a, b in zip(last, every):
-        assert a.tokens == b.tokens and a.layer_states is None and torch.equal(a.projector_input, a.states)
-        assert torch.allclose(a.states, b.states, atol=1e-6)  # selection reads the same states either way
-        assert b.layer_states.shape == (len(b.tokens), n_states * tiny_embedder.token_dim)
-        assert torch.allclose(b.projector_input.norm(dim=-1), torch.ones(len(b.tokens)), atol=1e-5)
-        # the last block is the last layer, scaled so that the concatenation has unit norm
-        assert torch.allclose(b.layer_states[:, -tiny_embedder.token_dim:] * n_states ** 0.5, b.states, atol=1e-5)
-    assert projector_input_dim(tiny_embedder, "all") == n_states * projector_input_dim(tiny_embedder, "last")
-    with pytest.raises(ValueError, match="token_layers must be one of"):
-        token_states(tiny_embedder, texts, layers="first")
-
-
 def test_bad_window_arguments_are_refused(tiny_embedder):
     with pytest.raises(ValueError, match="width"):
         WindowConfig(width=0)
@@ -101,9 +67,3 @@ def test_real_embedder_window_holds_the_answer(torch_threads, harbour_passage):
     # each window sits on the sentence the question paraphrases
     assert "rebuilding was paid for" in windows[0][0] and "storm destroyed the piers in 1861" in windows[1][0]
     assert len(windows[0][0]) < len(passage) / 3
-
-
-def test_long_passages_are_read_up_to_the_embedder_limit(tiny_embedder):
-    text = " ".join(["river"] * 500)
-    (states,) = token_states(tiny_embedder, [text], max_length=10_000)
-    assert states.states.shape[0] == tiny_embedder.max_seq_length - 2  # [CLS] and [SEP] left out

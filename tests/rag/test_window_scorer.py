@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from rag.selection import TokenStates, WindowConfig, select_windows, token_states, window_spans
+from rag.selection import WindowConfig, select_windows, window_spans
+from rag.token_states import TokenStates, token_states
 from rag.window_scorer import WindowScorer, WindowScorerConfig, WindowScorerMismatchError, pad_states
 
 

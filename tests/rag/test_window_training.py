@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from eval.records import QARecord
-from rag.selection import TokenStates
+from rag.token_states import TokenStates
 from rag.window_scorer import WindowScorer
 from rag.window_training import (
     ScorerExample,
