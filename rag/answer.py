@@ -1,11 +1,13 @@
-"""What ``RAG.ask`` returns."""
+"""What ``RAG.ask`` takes and returns: the answering modes, the checks on its input, the :class:`Answer`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from indexer.index import Hit
+from rag.errors import InvalidQuestionError
 
 Mode = Literal["closed_book", "full_text", "selected_text", "compressed"]
 MODES: tuple[str, ...] = ("closed_book", "full_text", "selected_text", "compressed")
@@ -44,3 +46,20 @@ class Answer:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_mode(mode: str) -> None:
+    """Refuse a mode that is not one of :data:`MODES`."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
+
+
+def check_questions(questions: Sequence[str]) -> None:
+    """Refuse no question, or an empty or whitespace-only one (:class:`~rag.errors.InvalidQuestionError`)."""
+    if isinstance(questions, str):
+        questions = [questions]
+    if not questions:
+        raise InvalidQuestionError("no question given: pass a non-empty question string")
+    for i, q in enumerate(questions):
+        if not isinstance(q, str) or not q.strip():
+            raise InvalidQuestionError(f"question {i} is empty or whitespace: ask a question with some words in it")

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 from indexer.index import Hit, Index
 from projector.model import Projector, soft_window_prompt
 from rag import prompt as P
-from rag.answer import MODES, Answer, Timings
-from rag.errors import InvalidQuestionError, SqueezeRagError
+from rag.answer import Answer, Timings, check_mode, check_questions
+from rag.errors import SqueezeRagError
 from rag.llm import LLM
 from rag.selection import WindowConfig, select_windows, selected_windows
 from rag.token_states import embedder_lengths, projector_input_dim
@@ -285,17 +285,3 @@ class RAG:
         return [embedder_lengths(self.embedder, [q] + [h.text for h in hs], self.window.max_length)
                 for q, hs in zip(questions, hits)]
 
-
-def check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
-
-
-def check_questions(questions: Sequence[str]) -> None:
-    if isinstance(questions, str):
-        questions = [questions]
-    if not questions:
-        raise InvalidQuestionError("no question given: pass a non-empty question string")
-    for i, q in enumerate(questions):
-        if not isinstance(q, str) or not q.strip():
-            raise InvalidQuestionError(f"question {i} is empty or whitespace: ask a question with some words in it")

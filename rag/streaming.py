@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rag import prompt as P
+from rag.answer import check_mode, check_questions
 from rag.errors import SqueezeRagError
-from rag.pipeline import check_mode, check_questions
 
 if TYPE_CHECKING:
     from indexer.hit import Hit
