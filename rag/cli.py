@@ -104,6 +104,7 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
     add_window_args(p)
     p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--copy-bias", type=float, default=0.0, help="logit bonus for the context text's tokens (0: off)")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_ask)
@@ -119,7 +120,8 @@ def _ask(args) -> int:
     projector = args.projector or (default_projector_dir() if args.mode == "compressed" else None)
     # compressed too: the shipped (window) projector reads the windows the scorer selects
     scorer = window_scorer_dir(args) if args.mode in ("selected_text", "compressed") else None
-    rag = RAG(index=index, llm=args.llm, projector=projector, window=window_config(args), window_scorer=scorer)
+    rag = RAG(index=index, llm=args.llm, projector=projector, window=window_config(args), window_scorer=scorer,
+              copy_bias=args.copy_bias)
     answer = rag.ask(args.question, k=args.k, mode=args.mode, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))

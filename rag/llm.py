@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 from transformers.generation.streamers import BaseStreamer
 
 from rag.defaults import llm_id, resolve_llm
@@ -163,11 +165,14 @@ class LLM:
     @torch.no_grad()
     def generate_from_embeds(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                              max_new_tokens: int = 32, stop_at_newline: bool = True,
-                             ignore_eos: bool = False, on_tokens=None) -> Generation:
+                             ignore_eos: bool = False, on_tokens=None,
+                             logits_processors: Sequence[LogitsProcessor] = ()) -> Generation:
         """Greedy generation from ``inputs_embeds`` ``(batch, seq, d_model)``, left-padded.
 
         ``attention_mask`` is ``(batch, seq)``. ``ignore_eos`` generates exactly ``max_new_tokens``
         (for timing). ``on_tokens`` is called with each step's ``(batch,)`` new token ids (streaming).
+        ``logits_processors`` change each step's ``(batch, vocab)`` logits before the greedy pick
+        (:class:`rag.copy_bias.CopyBias`).
         """
         start = time.perf_counter()
         timer = _FirstTokenTimer(start)
@@ -181,7 +186,7 @@ class LLM:
             min_new_tokens=max_new_tokens if ignore_eos else None,
             do_sample=False, temperature=None, top_p=None, top_k=None,
             eos_token_id=stop_ids, pad_token_id=self.tokenizer.pad_token_id,
-            streamer=timer,
+            streamer=timer, logits_processor=LogitsProcessorList(logits_processors),
         )
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

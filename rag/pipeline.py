@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import LogitsProcessor
 
 from indexer.index import Hit, Index
 from projector.model import Projector, soft_window_prompt
 from rag import prompt as P
 from rag.answer import Answer, Timings, check_mode, check_questions
+from rag.copy_bias import CopyBias, context_token_ids
 from rag.errors import SqueezeRagError
 from rag.llm import LLM
 from rag.selection import WindowConfig, select_windows, selected_windows
@@ -41,13 +43,14 @@ class RAG:
     :mod:`rag.selection`) and reads it as text: the extractive baseline at a similar token budget. With a
     ``window_scorer`` (:mod:`rag.window_scorer`; ``from_defaults`` loads the shipped one) the windows go where
     it predicts the answer, by default allocated across the k passages (:mod:`rag.window_allocation`);
-    otherwise the untrained max-sim rule picks one window per passage.
+    otherwise the untrained max-sim rule picks one window per passage. ``copy_bias`` > 0 adds that much to the
+    logits of the tokens of each question's context text while it is answered (:mod:`rag.copy_bias`; 0: off).
     """
 
     def __init__(self, index: Index | str | Path | None = None, llm: LLM | str | None = None,
                  embedder=None, projector: Projector | str | Path | None = None,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, window: WindowConfig | None = None,
-                 window_scorer: WindowScorer | str | Path | None = None) -> None:
+                 window_scorer: WindowScorer | str | Path | None = None, copy_bias: float = 0.0) -> None:
         if isinstance(index, (str, Path)):
             index = Index.load(index, embedder=embedder)
         self.index: Index | None = index
@@ -59,6 +62,7 @@ class RAG:
         if projector is not None:
             self.set_projector(projector)
         self.max_new_tokens = max_new_tokens
+        self.copy_bias = copy_bias
         self.window = window or WindowConfig()
         self.window_scorer: WindowScorer | None = None
         if window_scorer is not None:
@@ -81,11 +85,7 @@ class RAG:
         """The index's embedder, or the one given for index-less use (closed-book, oracle passages)."""
         if self.index is not None:
             return self.index.embedder
-        if self._embedder is None:
-            from indexer import load_embedder
-
-            self._embedder = load_embedder(None)
-        elif not hasattr(self._embedder, "encode_with_memory"):
+        if not hasattr(self._embedder, "encode_with_memory"):  # None (the default) or a name / path
             from indexer import load_embedder
 
             self._embedder = load_embedder(self._embedder)
@@ -173,6 +173,7 @@ class RAG:
         """Model ids and fingerprints: what a benchmark records to be reproducible."""
         info: dict = {"llm": self.llm.id, "llm_dtype": str(self.llm.dtype), "device": str(self.llm.device),
                       "prompt_version": P.PROMPT_VERSION, "max_new_tokens": self.max_new_tokens,
+                      "copy_bias": self.copy_bias,
                       "window": asdict(self.window.resolved(self.window_scorer is not None))}
         if self.index is not None:
             manifest_bytes = (Path(self.index.dir) / "manifest.json").read_bytes()
@@ -188,31 +189,38 @@ class RAG:
         return info
 
     # --- internals ---------------------------------------------------------------------------------
-    def build_prompts(self, questions: list[str], hits: list[list[Hit]],
-                      mode: str) -> tuple[list[P.EncodedPrompt], list[torch.Tensor] | None, list[int]]:
-        """Encoded prompts, soft tokens (compressed only) and context-token counts for one batch."""
+    def build_prompts(self, questions: list[str], hits: list[list[Hit]], mode: str) -> P.BuiltPrompts:
+        """Encoded prompts, soft tokens (compressed only), context-token counts and context texts for one batch."""
         if mode == "closed_book":
             prompts = [P.encode_prompt(self.llm, P.qa_message(q, None)) for q in questions]
-            return prompts, None, [0] * len(questions)
+            return P.BuiltPrompts(prompts, None, [0] * len(questions), [[] for _ in questions])
+        texts = [[h.text for h in hs] for hs in hits]
         if mode in ("full_text", "selected_text"):
-            texts = [[h.text for h in hs] for hs in hits]
             if mode == "selected_text":
                 texts = select_windows(self.embedder, questions, texts, self.window, self.window_scorer)
             # A passage left without a window (global allocation) is left out of the prompt.
             contexts = [[P.format_passage(h.title, t) for h, t in zip(hs, ts) if t] for hs, ts in zip(hits, texts)]
             prompts = [P.encode_prompt(self.llm, P.qa_message(q, c)) for q, c in zip(questions, contexts)]
             counts = [self._count_tokens(P.DOC_SEPARATOR.join(c)) for c in contexts]
-            return prompts, None, counts
+            return P.BuiltPrompts(prompts, None, counts, [[t for t in ts if t] for ts in texts])
         if self.projector.config.reads_wordpieces:
             return self._wordpiece_prompts(questions, hits)
         soft = [self.soft_tokens(hs) for hs in hits]
         per_passage = self.soft_tokens_per_passage
         prompts = [P.encode_prompt(self.llm, P.soft_qa_message(q, len(hs), per_passage))
                    for q, hs in zip(questions, hits)]
-        return prompts, soft, [s.shape[0] for s in soft]
+        return P.BuiltPrompts(prompts, soft, [s.shape[0] for s in soft], texts)
 
-    def _wordpiece_prompts(self, questions: list[str],
-                           hits: list[list[Hit]]) -> tuple[list[P.EncodedPrompt], list[torch.Tensor], list[int]]:
+    def logits_processors(self, built: P.BuiltPrompts, mode: str) -> list[LogitsProcessor]:
+        """What changes the logits while answering ``built`` in ``mode``: the copy bias towards each question's
+        context text (:mod:`rag.copy_bias`) when ``copy_bias`` is set and the mode has a context."""
+        if not self.copy_bias or mode == "closed_book":
+            return []
+        always = self.llm.stop_token_ids
+        return [CopyBias([context_token_ids(self.llm.tokenizer, texts, always) for texts in built.context_texts],
+                         self.copy_bias)]
+
+    def _wordpiece_prompts(self, questions: list[str], hits: list[list[Hit]]) -> P.BuiltPrompts:
         """Compressed prompts of a window projector: the ``selected_text`` windows, each read as one soft block
         of as many soft tokens as it has wordpieces (``wordpieces``) or reader tokens (``reader_tokens``)."""
         windows = selected_windows(self.embedder, questions, [[h.text for h in hs] for hs in hits], self.window,
@@ -222,7 +230,7 @@ class RAG:
             prompt, tokens = soft_window_prompt(self.projector, self.llm, question, ws)
             soft.append(tokens.to(self.llm.device))
             prompts.append(prompt)
-        return prompts, soft, [s.shape[0] for s in soft]
+        return P.BuiltPrompts(prompts, soft, [s.shape[0] for s in soft], [[w.text for w in ws] for ws in windows])
 
     def reading(self, mode: str) -> AbstractContextManager:
         """The block the LLM answers ``mode`` in: ``compressed`` reads with the projector's reader adapter attached
@@ -263,18 +271,20 @@ class RAG:
     def _answer_batch(self, questions: list[str], hits: list[list[Hit]], mode: str,
                       max_new_tokens: int) -> list[Answer]:
         t0 = time.perf_counter()
-        prompts, soft, context_tokens = self.build_prompts(questions, hits, mode)
-        batch = P.assemble(self.llm, prompts, soft)
+        built = self.build_prompts(questions, hits, mode)
+        batch = P.assemble(self.llm, built.prompts, built.soft)
+        processors = self.logits_processors(built, mode)
         prompt_s = time.perf_counter() - t0
         with self.reading(mode):
-            gen = self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens)
+            gen = self.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens,
+                                                logits_processors=processors)
         read = self._embedder_lengths(questions, hits, mode)
         return [Answer(question=q, text=text, mode=mode, sources=hs, context_tokens=ctx,
                        prompt_tokens=n_prompt, new_tokens=n_new, embedder_lengths=lengths,
                        timings=Timings(prompt_s=prompt_s, ttft_s=prompt_s + gen.ttft_s,
                                        generation_s=gen.total_s, total_s=prompt_s + gen.total_s))
-                for q, text, hs, ctx, n_prompt, n_new, lengths in zip(questions, gen.texts, hits, context_tokens,
-                                                                      batch.prompt_tokens, gen.new_tokens, read)]
+                for q, text, hs, ctx, n_prompt, n_new, lengths in zip(
+                    questions, gen.texts, hits, built.context_tokens, batch.prompt_tokens, gen.new_tokens, read)]
 
     def _embedder_lengths(self, questions: list[str], hits: list[list[Hit]], mode: str) -> list[list[int]]:
         """Per question, the sequences the embedder read to answer it in ``mode`` (its cost, not its output): the

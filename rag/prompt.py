@@ -64,6 +64,18 @@ class PromptBatch:
     prompt_tokens: list[int]
 
 
+@dataclass
+class BuiltPrompts:
+    """One batch of questions made ready to answer: ``prompts``, the soft tokens (compressed only: one
+    ``(n_soft, d_model)`` per question), ``context_tokens`` (how many the context occupies) and ``context_texts``
+    (the text the context stands for, per question: passages, windows, or the passages behind stored memory)."""
+
+    prompts: list[EncodedPrompt]
+    soft: list[torch.Tensor] | None
+    context_tokens: list[int]
+    context_texts: list[list[str]]
+
+
 def soft_block(n_tokens: int) -> str:
     """The context text standing for one document compressed into ``n_tokens`` soft tokens."""
     return SOFT_MARKER * n_tokens

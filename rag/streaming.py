@@ -106,19 +106,20 @@ class _Generation:
         if mode == "compressed" and rag.projector is None:
             raise SqueezeRagError("mode 'compressed' needs a projector: RAG(..., projector='dir') or "
                                   "RAG.from_defaults(); train one with `squeezerag train`")
-        prompts, soft, _ = rag.build_prompts([question], [list(passages or [])], mode)
-        batch = P.assemble(rag.llm, prompts, soft)
+        built = rag.build_prompts([question], [list(passages or [])], mode)
+        batch = P.assemble(rag.llm, built.prompts, built.soft)
+        processors = rag.logits_processors(built, mode)
         self._queue: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(rag, batch, mode, max_new_tokens),
+        self._thread = threading.Thread(target=self._run, args=(rag, batch, mode, max_new_tokens, processors),
                                         name="squeezerag-stream", daemon=True)
         self._thread.start()
 
-    def _run(self, rag: RAG, batch: P.PromptBatch, mode: str, max_new_tokens: int) -> None:
+    def _run(self, rag: RAG, batch: P.PromptBatch, mode: str, max_new_tokens: int, processors: list) -> None:
         try:
             with rag.reading(mode):  # entered in this thread: the adapter applies to this thread's forwards only
                 gen = rag.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, max_new_tokens,
-                                                   on_tokens=self._on_tokens)
+                                                   on_tokens=self._on_tokens, logits_processors=processors)
             self._queue.put(gen.texts[0])
         except _Cancelled:
             logger.debug("Streaming generation stopped early: the consumer closed the stream")
