@@ -22,12 +22,13 @@ from transformers import LogitsProcessor
 
 
 def context_token_ids(tokenizer: Any, texts: Sequence[str], always: Iterable[int] = ()) -> set[int]:
-    """The LLM token ids a copy bias boosts for one question whose context is ``texts``, plus ``always``."""
-    ids = set(always)
-    words = {word for text in texts for word in text.split()}
-    for piece in list(texts) + sorted(words) + [" " + word for word in sorted(words)]:
-        ids.update(tokenizer(piece, add_special_tokens=False)["input_ids"])
-    return ids
+    """The LLM token ids a copy bias boosts for one question whose context is ``texts``, plus ``always``; none
+    without a context (boosting the stop tokens alone would only cut the answer short)."""
+    words = sorted({word for text in texts for word in text.split()})
+    if not words:
+        return set()
+    pieces = list(texts) + words + [" " + word for word in words]
+    return set(always).union(*tokenizer(pieces, add_special_tokens=False)["input_ids"])
 
 
 class CopyBias(LogitsProcessor):

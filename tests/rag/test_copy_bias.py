@@ -38,6 +38,7 @@ def test_context_token_ids_hold_each_word_with_and_without_a_leading_space(tiny_
         assert set(tokenizer(piece, add_special_tokens=False)["input_ids"]) <= ids
     assert 7 in ids
     assert not set(tokenizer(" Varnholm", add_special_tokens=False)["input_ids"]) <= ids
+    assert context_token_ids(tokenizer, [], always=[7]) == set()  # no context: nothing to lean towards
 
 
 def test_copy_bias_adds_the_bias_to_each_rows_own_tokens_only():
