@@ -1,5 +1,5 @@
-"""The decoding-bias flags shared by ``squeezerag ask`` and ``squeezerag bench`` (:mod:`rag.copy_bias`): logit
-bonuses that lean an answer towards its context text, for every mode that has one. Both off (0) by default."""
+"""The copy-bias flag shared by ``squeezerag ask`` and ``squeezerag bench`` (:mod:`rag.copy_bias`): a logit bonus
+that leans an answer towards its context text, for every mode that has one. Off (0) by default."""
 
 from __future__ import annotations
 
@@ -20,13 +20,11 @@ def logit_bonus(text: str) -> float:
 
 
 def add_bias_args(parser: Any) -> None:
-    """Add ``--copy-bias`` and ``--span-bias`` to ``parser`` (a parser or an argument group)."""
+    """Add ``--copy-bias`` to ``parser`` (a parser or an argument group)."""
     parser.add_argument("--copy-bias", type=logit_bonus, default=0.0,
                         help="logit bonus for the context text's tokens (0: off; 2 measured best)")
-    parser.add_argument("--span-bias", type=logit_bonus, default=0.0,
-                        help="logit bonus for the context tokens that follow the last token written (0: off)")
 
 
 def bias_kwargs(args: argparse.Namespace) -> dict[str, float]:
     """The ``RAG`` keyword arguments the flags set."""
-    return {"copy_bias": args.copy_bias, "span_bias": args.span_bias}
+    return {"copy_bias": args.copy_bias}

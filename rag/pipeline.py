@@ -20,7 +20,7 @@ from indexer.index import Hit, Index
 from projector.model import Projector, soft_window_prompt
 from rag import prompt as P
 from rag.answer import Answer, Timings, check_mode, check_questions
-from rag.copy_bias import context_biases
+from rag.copy_bias import CopyBias, context_token_ids
 from rag.errors import SqueezeRagError
 from rag.llm import LLM
 from rag.selection import WindowConfig, select_windows, selected_windows
@@ -50,8 +50,7 @@ class RAG:
     def __init__(self, index: Index | str | Path | None = None, llm: LLM | str | None = None,
                  embedder=None, projector: Projector | str | Path | None = None,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, window: WindowConfig | None = None,
-                 window_scorer: WindowScorer | str | Path | None = None, copy_bias: float = 0.0,
-                 span_bias: float = 0.0) -> None:
+                 window_scorer: WindowScorer | str | Path | None = None, copy_bias: float = 0.0) -> None:
         if isinstance(index, (str, Path)):
             index = Index.load(index, embedder=embedder)
         self.index: Index | None = index
@@ -63,12 +62,10 @@ class RAG:
         if projector is not None:
             self.set_projector(projector)
         self.max_new_tokens = max_new_tokens
-        for name, value in (("copy_bias", copy_bias), ("span_bias", span_bias)):
-            if value < 0:
-                raise ValueError(f"{name}={value} would steer answers away from the context; pass 0 (off) or a "
-                                 "positive logit bonus such as 2.0")
+        if copy_bias < 0:
+            raise ValueError(f"copy_bias={copy_bias} would steer answers away from the context; pass 0 (off) or a "
+                             "positive logit bonus such as 2.0")
         self.copy_bias = copy_bias
-        self.span_bias = span_bias
         self.window = window or WindowConfig()
         self.window_scorer: WindowScorer | None = None
         if window_scorer is not None:
@@ -179,7 +176,7 @@ class RAG:
         """Model ids and fingerprints: what a benchmark records to be reproducible."""
         info: dict = {"llm": self.llm.id, "llm_dtype": str(self.llm.dtype), "device": str(self.llm.device),
                       "prompt_version": P.PROMPT_VERSION, "max_new_tokens": self.max_new_tokens,
-                      "copy_bias": self.copy_bias, "span_bias": self.span_bias,
+                      "copy_bias": self.copy_bias,
                       "window": asdict(self.window.resolved(self.window_scorer is not None))}
         if self.index is not None:
             manifest_bytes = (Path(self.index.dir) / "manifest.json").read_bytes()
@@ -220,10 +217,11 @@ class RAG:
     def logits_processors(self, built: P.BuiltPrompts, mode: str) -> list[LogitsProcessor]:
         """What changes the logits while answering ``built`` in ``mode``: the copy bias towards each question's
         context text (:mod:`rag.copy_bias`) when ``copy_bias`` is set and the mode has a context."""
-        if mode == "closed_book":
+        if not self.copy_bias or mode == "closed_book":
             return []
-        return context_biases(self.llm.tokenizer, built.context_texts, self.llm.stop_token_ids, self.copy_bias,
-                              self.span_bias)
+        always = self.llm.stop_token_ids
+        return [CopyBias([context_token_ids(self.llm.tokenizer, texts, always) for texts in built.context_texts],
+                         self.copy_bias)]
 
     def _wordpiece_prompts(self, questions: list[str], hits: list[list[Hit]]) -> P.BuiltPrompts:
         """Compressed prompts of a window projector: the ``selected_text`` windows, each read as one soft block

@@ -5,7 +5,7 @@ from tiny_llm import make_tiny_llm
 from projector import Projector, ProjectorConfig
 from projector.config import READER_TOKENS
 from rag import prompt as P
-from rag.copy_bias import CopyBias, SpanBias, context_token_ids, successor_ids
+from rag.copy_bias import CopyBias, context_token_ids
 from rag.pipeline import RAG
 from rag.selection import WindowConfig
 from rag.streaming import stream_answer
@@ -74,53 +74,7 @@ def test_the_copy_bias_changes_answers_and_nothing_without_it(tiny_rag_factory):
     answers = {name: [a.text for a in rag.answer(QUESTIONS, hits, "full_text")]
                for name, rag in [("plain", plain), ("off", off), ("biased", biased)]}
     assert answers["off"] == answers["plain"] != answers["biased"]
-    for name in ["copy_bias", "span_bias"]:
-        with pytest.raises(ValueError, match=f"{name}=-1.0 .* positive logit bonus"):
-            tiny_rag_factory(**{name: -1.0})
+    with pytest.raises(ValueError, match="positive logit bonus"):
+        tiny_rag_factory(copy_bias=-1.0)
     closed = biased.build_prompts(QUESTIONS, [[], []], "closed_book")
     assert biased.logits_processors(closed, "closed_book") == []  # no context, nothing to copy
-
-
-def test_successor_ids_link_each_context_token_to_the_next_and_a_bare_first_word_to_the_next_word(tiny_llm):
-    tokenizer = tiny_llm.tokenizer
-    text = "Paid by Elias Brandt in 1861."
-    successors = successor_ids(tokenizer, [text, ""])
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert all(b in successors[a] for a, b in zip(ids, ids[1:]))
-    bare = tokenizer("Elias", add_special_tokens=False)["input_ids"]
-    spaced = tokenizer(" Brandt", add_special_tokens=False)["input_ids"]
-    assert spaced[0] in successors[bare[-1]]  # an answer may open with "Elias" and go on with " Brandt"
-    assert successor_ids(tokenizer, []) == {}
-
-
-def test_span_bias_leaves_the_first_step_alone_then_favours_what_follows_the_last_token():
-    bias = SpanBias([{4: {1, 2}}, {5: {3}}], 2.0)
-    scores = torch.randn(2, 6)
-    prompt = torch.tensor([[4], [5]])
-    assert torch.equal(bias(prompt, scores), scores)  # nothing written yet
-    written = torch.tensor([[4, 4], [5, 0]])
-    expected = scores.clone()
-    expected[0, [1, 2]] += 2.0  # row 1 wrote 0, which nothing follows in its context
-    assert torch.equal(bias(written, scores), expected)
-    with pytest.raises(ValueError, match="built for 2 rows"):
-        bias(torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 6))
-
-
-@pytest.mark.parametrize("mode", ["full_text", "compressed"])
-def test_a_large_span_bias_continues_context_spans(tiny_rag_factory, mode):
-    rag = tiny_rag_factory(span_bias=1e4)
-    hits = rag.retrieve(QUESTIONS, 2)
-    built = rag.build_prompts(QUESTIONS, hits, mode)
-    batch = P.assemble(rag.llm, built.prompts, built.soft)
-    with rag.reading(mode):
-        gen = rag.llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, 6,
-                                           logits_processors=rag.logits_processors(built, mode))
-    continued = 0
-    for ids, texts in zip(gen.token_ids, built.context_texts):
-        successors = successor_ids(rag.llm.tokenizer, texts)
-        for a, b in zip(ids, ids[1:]):
-            if a in successors:
-                assert b in successors[a]
-                continued += 1
-    assert continued > 0  # some answer did write a context token that something follows
-    assert [a.text for a in rag.answer(QUESTIONS, hits, mode)] == gen.texts
