@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.cli_bias_args import add_bias_args, bias_kwargs
+from rag.cli_copy_bias import add_copy_bias_arg
 from rag.cli_window_args import add_window_args
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--batch-size", type=int, help="questions per generation batch (default 8; timing: 1)")
     g.add_argument("--max-new-tokens", type=int, help="answer length cap (default: the RAG's)")
-    add_bias_args(g)
+    add_copy_bias_arg(g)
     g.add_argument("--out", metavar="DIR", help="output folder (default runs/bench-<time>; timing: none); answers "
                    "are checkpointed there, so the same command again resumes an interrupted run")
     g.add_argument("--llm", help="LLM name or path (default: bundled SmolLM2-135M-Instruct)")
@@ -152,7 +152,7 @@ def build_rag(args: argparse.Namespace, records: list, progress: bool) -> Any:
     from rag.cli_window_args import window_config, window_scorer_dir
 
     return RAG(index=index, llm=args.llm, embedder=args.embedder, projector=projector, window=window_config(args),
-               window_scorer=window_scorer_dir(args, custom_embedder=bool(args.embedder)), **bias_kwargs(args))
+               window_scorer=window_scorer_dir(args, custom_embedder=bool(args.embedder)), copy_bias=args.copy_bias)
 
 
 def _benchmark(args: argparse.Namespace) -> int:

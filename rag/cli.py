@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from rag.cli_bias_args import add_bias_args, bias_kwargs
+from rag.cli_copy_bias import add_copy_bias_arg
 from rag.cli_window_args import add_window_args
 
 
@@ -105,7 +105,7 @@ def _add_ask_command(sub) -> None:
     p.add_argument("--projector", default=None, help="projector directory (default: the shipped one)")
     add_window_args(p)
     p.add_argument("--max-new-tokens", type=int, default=None)
-    add_bias_args(p)
+    add_copy_bias_arg(p)
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_ask)
@@ -122,7 +122,7 @@ def _ask(args) -> int:
     # compressed too: the shipped (window) projector reads the windows the scorer selects
     scorer = window_scorer_dir(args) if args.mode in ("selected_text", "compressed") else None
     rag = RAG(index=index, llm=args.llm, projector=projector, window=window_config(args), window_scorer=scorer,
-              **bias_kwargs(args))
+              copy_bias=args.copy_bias)
     answer = rag.ask(args.question, k=args.k, mode=args.mode, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))

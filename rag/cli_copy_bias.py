@@ -19,12 +19,8 @@ def logit_bonus(text: str) -> float:
     return value
 
 
-def add_bias_args(parser: Any) -> None:
+def add_copy_bias_arg(parser: Any) -> None:
     """Add ``--copy-bias`` to ``parser`` (a parser or an argument group)."""
     parser.add_argument("--copy-bias", type=logit_bonus, default=0.0,
                         help="logit bonus for the context text's tokens (0: off; 2 measured best)")
 
-
-def bias_kwargs(args: argparse.Namespace) -> dict[str, float]:
-    """The ``RAG`` keyword arguments the flags set."""
-    return {"copy_bias": args.copy_bias}

@@ -1,15 +1,14 @@
 import pytest
 
 from rag.cli import build_parser
-from rag.cli_bias_args import bias_kwargs
 
 
 def test_ask_and_bench_read_the_copy_bias_flag_the_same_way():
     flags = ["--copy-bias", "2.5"]
     ask = build_parser().parse_args(["ask", "Who?", *flags])
     bench = build_parser().parse_args(["bench", "--dataset", "d.json", "--corpus-from-dataset", *flags])
-    assert bias_kwargs(ask) == bias_kwargs(bench) == {"copy_bias": 2.5}
-    assert bias_kwargs(build_parser().parse_args(["ask", "Who?"])) == {"copy_bias": 0.0}
+    assert ask.copy_bias == bench.copy_bias == 2.5
+    assert build_parser().parse_args(["ask", "Who?"]).copy_bias == 0.0
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "two"])
