@@ -62,9 +62,9 @@ class RAG:
         if projector is not None:
             self.set_projector(projector)
         self.max_new_tokens = max_new_tokens
-        if copy_bias < 0:
-            raise ValueError(f"copy_bias={copy_bias} would steer answers away from the context; pass 0 (off) or a "
-                             "positive logit bonus such as 2.0")
+        if not copy_bias >= 0:  # also refuses nan
+            raise ValueError(f"copy_bias={copy_bias} is not a logit bonus >= 0 (a negative one steers answers away "
+                             "from the context); pass 0 (off) or a positive logit bonus such as 2.0")
         self.copy_bias = copy_bias
         self.window = window or WindowConfig()
         self.window_scorer: WindowScorer | None = None

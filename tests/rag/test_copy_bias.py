@@ -74,7 +74,8 @@ def test_the_copy_bias_changes_answers_and_nothing_without_it(tiny_rag_factory):
     answers = {name: [a.text for a in rag.answer(QUESTIONS, hits, "full_text")]
                for name, rag in [("plain", plain), ("off", off), ("biased", biased)]}
     assert answers["off"] == answers["plain"] != answers["biased"]
-    with pytest.raises(ValueError, match="positive logit bonus"):
-        tiny_rag_factory(copy_bias=-1.0)
+    for bad in [-1.0, float("nan")]:
+        with pytest.raises(ValueError, match="positive logit bonus"):
+            tiny_rag_factory(copy_bias=bad)
     closed = biased.build_prompts(QUESTIONS, [[], []], "closed_book")
     assert biased.logits_processors(closed, "closed_book") == []  # no context, nothing to copy
