@@ -3,7 +3,12 @@
 Fine-tuned runs that share a start and differ only in seed (data order) tend to sit in one basin, where the average
 of their weights can be better than either (Wortsman et al. 2022, "Model soups"). Every projector must have the
 same architecture (its config equal but for ``training``); the first one's config is written with the averaged
-weights, its ``training`` record naming the ingredients::
+weights, its ``training`` record naming the ingredients.
+
+A reader adapter is averaged by its deltas, not its factors: each run draws its own ``down`` at its seed, so the
+mean of the ``up`` and ``down`` matrices would not be the mean of ``up @ down``. Stacking them is exact:
+``mean_i(up_i @ down_i) = [up_1 … up_n] / n @ [down_1; …; down_n]``, an adapter of rank ``n·r`` (``alpha``
+scaled with it, so ``alpha / rank`` is kept)::
 
     python docs/experiments/average_projectors.py runs/soup projector/weights/default runs/rt-p16j-s1/final
     squeezerag bench ... --projector runs/soup
@@ -11,7 +16,7 @@ weights, its ``training`` record naming the ingredients::
 
 import argparse
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -37,10 +42,22 @@ def average_projectors(folders: list[str]) -> Projector:
             raise SystemExit(f"{folder} differs from {folders[0]} in {differ}: only projectors of one architecture "
                              "average")
     states = [p.state_dict() for p in projectors]
-    with torch.no_grad():
-        first.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]})
-    first.config.training = {**first.config.training, "averaged_from": list(folders)}
-    return first
+    config = replace(first.config, training={**first.config.training, "averaged_from": list(folders)})
+    if config.reader_adapter:
+        n, spec = len(states), config.reader_adapter
+        config.reader_adapter = {**spec, "rank": n * int(spec["rank"]), "alpha": n * float(spec["alpha"])}
+    averaged = {}
+    for k in states[0]:
+        tensors = [s[k].float() for s in states]
+        if k.startswith("reader_adapter.") and k.endswith(".down.weight"):  # (rank, d_in) each
+            averaged[k] = torch.cat(tensors, dim=0)
+        elif k.startswith("reader_adapter.") and k.endswith(".up.weight"):  # (d_out, rank) each
+            averaged[k] = torch.cat(tensors, dim=1) / len(tensors)
+        else:
+            averaged[k] = torch.stack(tensors).mean(0)
+    soup = Projector(config)
+    soup.load_state_dict(averaged)
+    return soup
 
 
 def main() -> None:
