@@ -1,0 +1,56 @@
+import pytest
+import torch
+from tiny_projector import make_projector
+
+from projector.config import WORDPIECES
+from projector.reader_adapter import reader_adapter_spec
+from projector.soup import average_projectors
+
+IDS = torch.tensor([[5, 9, 13, 2, 7]])
+
+
+def _trained_window_projector(llm, seed: int, hidden: int = 32):
+    """A window projector with a rank-2 adapter whose deltas are not zero (as after training), drawn at ``seed``."""
+    torch.manual_seed(seed)
+    projector = make_projector(llm, tokens_per_vector=1, memory_encoding=WORDPIECES, hidden=hidden,
+                               reader_adapter=reader_adapter_spec(llm.model, rank=2))
+    for delta in projector.reader_adapter.deltas.values():
+        torch.nn.init.normal_(delta.up.weight)
+    return projector.eval()
+
+
+def test_the_soups_adapter_adds_exactly_the_mean_of_the_ingredients_deltas(tiny_llm):
+    a, b = _trained_window_projector(tiny_llm, 0), _trained_window_projector(tiny_llm, 1)
+    soup = average_projectors([a, b], ["a", "b"])
+    assert soup.config.reader_adapter["rank"] == 4
+    assert soup.config.training["averaged_from"] == ["a", "b"]
+    x = torch.randn(3, tiny_llm.hidden_size)
+    with torch.no_grad():
+        for key, delta in soup.reader_adapter.deltas.items():
+            mean = (a.reader_adapter.deltas[key](x) + b.reader_adapter.deltas[key](x)) / 2
+            assert torch.allclose(delta(x), mean, atol=1e-6)
+            # averaging the factors instead would not give the mean delta (the seeds' down matrices differ)
+            naive = (a.reader_adapter.deltas[key].up.weight + b.reader_adapter.deltas[key].up.weight) / 2 @ (
+                (a.reader_adapter.deltas[key].down.weight + b.reader_adapter.deltas[key].down.weight) / 2)
+            assert not torch.allclose(x @ naive.T * delta.scale, mean, atol=1e-3)
+        assert torch.allclose(soup.net[1].weight, (a.net[1].weight + b.net[1].weight) / 2)
+
+
+def test_a_projector_averaged_with_itself_reads_as_it_does(tiny_llm):
+    a = _trained_window_projector(tiny_llm, 0)
+    soup = average_projectors([a, a], ["a", "a"])
+    memory = torch.randn(1, 4, a.config.d_embed)
+    with torch.no_grad():
+        assert torch.allclose(soup(memory), a(memory), atol=1e-6)
+        with soup.reading(tiny_llm):
+            soup_logits = tiny_llm.model(input_ids=IDS).logits
+        with a.reading(tiny_llm):
+            assert torch.allclose(tiny_llm.model(input_ids=IDS).logits, soup_logits, atol=1e-5)
+
+
+def test_projectors_of_different_architectures_or_fewer_than_two_are_refused(tiny_llm):
+    a, wide = _trained_window_projector(tiny_llm, 0), _trained_window_projector(tiny_llm, 1, hidden=48)
+    with pytest.raises(ValueError, match=r"runs/wide differs from runs/a in \['hidden'\]"):
+        average_projectors([a, wide], ["runs/a", "runs/wide"])
+    with pytest.raises(ValueError, match="two or more"):
+        average_projectors([a], ["runs/a"])
