@@ -51,6 +51,7 @@ def average_projectors(projectors: Sequence[Projector], sources: Sequence[str]) 
 
 
 def _averaged_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The soup's state dict: each tensor's mean over ``states``, adapter factors stacked (module docstring)."""
     averaged = {}
     for key in states[0]:
         tensors = [s[key].float() for s in states]
