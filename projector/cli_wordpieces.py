@@ -98,6 +98,9 @@ def add_train_wordpieces_parser(sub) -> None:
                    help="with --reader-adapter: the LLM's linear layers that get a delta, by last name part "
                         "(default: attention's q_proj k_proj v_proj o_proj; add gate_proj up_proj down_proj for "
                         "the MLPs)")
+    p.add_argument("--adapter-dropout", type=float, default=0.0, metavar="P",
+                   help="with --reader-adapter: dropout on each delta's input while training (PEFT's lora_dropout, "
+                        "e.g. 0.1; 0: none)")
     p.add_argument("--adapter-lr", type=float, default=None,
                    help="with --reader-adapter: the adapter's learning rate (default: --lr)")
     p.add_argument("--checkpoint-every", type=int, default=50)
@@ -141,6 +144,7 @@ def _recipe_config(args: argparse.Namespace) -> WordpieceRecipeConfig:
         k=args.k, window_width=args.window_width, init_from=args.init_from, reading_prompt=args.reading_prompt,
         closing_prompt=args.closing_prompt, answer_prompt=args.answer_prompt, merge_tokens=args.merge_tokens,
         reader_adapter=args.reader_adapter, adapter_targets=tuple(args.adapter_targets),
+        adapter_dropout=args.adapter_dropout,
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,

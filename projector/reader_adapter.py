@@ -31,12 +31,16 @@ def target_names(modules: Iterable[str]) -> list[str]:
 
 
 def reader_adapter_spec(model: nn.Module, rank: int, targets: Sequence[str] = DEFAULT_TARGETS,
-                        alpha: float | None = None) -> dict[str, Any]:
+                        alpha: float | None = None, dropout: float = 0.0) -> dict[str, Any]:
     """What :class:`ReaderAdapter` builds for ``model``: ``rank``, ``alpha`` (default ``2 * rank``) and
     ``modules``, ``{name: [in_features, out_features]}`` for every ``nn.Linear`` whose last name part is in
-    ``targets``. Stored as ``ProjectorConfig.reader_adapter``, so a projector is built without the LLM."""
+    ``targets``; ``dropout`` (PEFT's ``lora_dropout``: on each delta's input, in training only) is stored only
+    when > 0, so adapters without it keep their config and fingerprint. Stored as ``ProjectorConfig.reader_adapter``,
+    so a projector is built without the LLM."""
     if rank < 1:
         raise ValueError(f"a reader adapter's rank is >= 1, got {rank}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"a reader adapter's dropout is a probability in [0, 1), got {dropout}")
     modules = {name: [m.in_features, m.out_features] for name, m in model.named_modules()
                if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in targets}
     missing = sorted(set(targets) - set(target_names(modules)))
@@ -44,21 +48,24 @@ def reader_adapter_spec(model: nn.Module, rank: int, targets: Sequence[str] = DE
         raise ValueError(f"the LLM has no nn.Linear named {missing}: pass the last name parts of its linear "
                          f"layers as targets, e.g. {list(DEFAULT_TARGETS)} (attention) or gate_proj, up_proj, "
                          "down_proj (the MLP) in a Llama-style LLM")
-    return {"rank": rank, "alpha": float(alpha if alpha is not None else 2 * rank), "modules": modules}
+    spec = {"rank": rank, "alpha": float(alpha if alpha is not None else 2 * rank), "modules": modules}
+    return {**spec, "dropout": float(dropout)} if dropout else spec
 
 
 class LowRankDelta(nn.Module):
-    """``x (..., d_in) -> up(down(x)) * scale (..., d_out)``; ``up`` starts at zero, so the delta starts at zero."""
+    """``x (..., d_in) -> up(down(dropout(x))) * scale (..., d_out)``; ``up`` starts at zero, so the delta starts at
+    zero. The dropout (no parameters) acts in training mode only."""
 
-    def __init__(self, d_in: int, d_out: int, rank: int, scale: float) -> None:
+    def __init__(self, d_in: int, d_out: int, rank: int, scale: float, dropout: float = 0.0) -> None:
         super().__init__()
+        self.dropout = nn.Dropout(dropout)
         self.down = nn.Linear(d_in, rank, bias=False)
         self.up = nn.Linear(rank, d_out, bias=False)
         nn.init.zeros_(self.up.weight)
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.up(self.down(x)) * self.scale
+        return self.up(self.down(self.dropout(x))) * self.scale
 
 
 def _key(module_name: str) -> str:
@@ -73,7 +80,8 @@ class ReaderAdapter(nn.Module):
         super().__init__()
         self.spec = spec
         rank, scale = int(spec["rank"]), float(spec["alpha"]) / int(spec["rank"])
-        self.deltas = nn.ModuleDict({_key(name): LowRankDelta(d_in, d_out, rank, scale)
+        dropout = float(spec.get("dropout", 0.0))
+        self.deltas = nn.ModuleDict({_key(name): LowRankDelta(d_in, d_out, rank, scale, dropout)
                                      for name, (d_in, d_out) in spec["modules"].items()})
         self._owners: set[int] = set()  # threads it is attached in (attaching twice would add the deltas twice)
 

@@ -63,7 +63,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            + (f", lr {distill['prompt_lr']} (the projector's: {distill['lr']})" if distill.get("prompt_lr") is not None else "")
            + "."]
           if config.reading_prompt else []),
-        *([f"- Reader adapter: rank-{config.reader_adapter['rank']} deltas (alpha {config.reader_adapter['alpha']:g}) "
+        *([f"- Reader adapter: rank-{config.reader_adapter['rank']} deltas (alpha {config.reader_adapter['alpha']:g}"
+           + (f", dropout {config.reader_adapter['dropout']:g} in training" if config.reader_adapter.get("dropout")
+              else "") + ") "
            f"on {len(config.reader_adapter['modules'])} linear layers of the LLM "
            f"({', '.join(target_names(config.reader_adapter['modules']))}), attached only "
            "while it reads these soft tokens (every other mode reads with the LLM as loaded)"
@@ -188,6 +190,8 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else "")
             + (f" --reader-adapter {config.reader_adapter['rank']}" if config.reader_adapter else "")
             + _adapter_targets_flag(config)
+            + (f" --adapter-dropout {config.reader_adapter['dropout']:g}" if config.reader_adapter.get("dropout")
+               else "")
             + (f" --adapter-lr {distill['adapter_lr']}" if distill.get("adapter_lr") is not None else "")
             + (f" --seed {distill['seed']}" if distill.get("seed") else ""))  # one --seed sets both stages' seeds
 

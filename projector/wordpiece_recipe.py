@@ -86,6 +86,7 @@ class WordpieceRecipeConfig:
     merge_tokens: int = 1  # window tokens per soft token (ProjectorConfig.merge_tokens); > 1 needs init_from
     reader_adapter: int = 0  # rank of low-rank deltas on the LLM's linear layers, active only in compressed (0: none)
     adapter_targets: tuple[str, ...] = DEFAULT_TARGETS  # which of its linear layers (last name part) get one
+    adapter_dropout: float = 0.0  # dropout on each delta's input while training (PEFT's lora_dropout)
     align: AlignConfig = field(default_factory=AlignConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -117,9 +118,11 @@ class WordpieceRecipeConfig:
             raise ValueError("--adapter-lr is the reader adapter's learning rate: pass --reader-adapter RANK with it")
         if self.reader_adapter < 0:
             raise ValueError(f"--reader-adapter {self.reader_adapter}: the adapter's rank is >= 1 (0: no adapter)")
-        if tuple(self.adapter_targets) != DEFAULT_TARGETS and not self.reader_adapter:
-            raise ValueError("--adapter-targets names the LLM layers the reader adapter tunes: pass --reader-adapter "
-                             "RANK with it")
+        if (tuple(self.adapter_targets) != DEFAULT_TARGETS or self.adapter_dropout) and not self.reader_adapter:
+            raise ValueError("--adapter-targets and --adapter-dropout set up the reader adapter: pass "
+                             "--reader-adapter RANK with them")
+        if not 0.0 <= self.adapter_dropout < 1.0:
+            raise ValueError(f"--adapter-dropout {self.adapter_dropout}: a probability in [0, 1), e.g. 0.1")
 
 
 def recipe_window_examples(config: WordpieceRecipeConfig, embedder: Any, scorer: WindowScorer | None,
@@ -166,7 +169,8 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         token_layers=config.token_layers, read_case=config.read_case,
         split_at_wordpieces=config.split_at_wordpieces, reading_prompt=config.reading_prompt,
         closing_prompt=config.closing_prompt, answer_prompt=config.answer_prompt, merge_tokens=config.merge_tokens,
-        reader_adapter=reader_adapter_spec(llm.model, config.reader_adapter, config.adapter_targets)
+        reader_adapter=reader_adapter_spec(llm.model, config.reader_adapter, config.adapter_targets,
+                                           dropout=config.adapter_dropout)
         if config.reader_adapter else {}))
     if config.reading_prompt:
         start = llm.tokenizer(READING_PROMPT_START, add_special_tokens=False, return_tensors="pt").input_ids[0]

@@ -58,6 +58,24 @@ def test_a_new_adapter_changes_nothing_and_a_trained_one_only_inside_its_block(t
     assert torch.equal(_logits(tiny_llm), plain)
 
 
+def test_dropout_acts_in_training_only_and_adds_no_weights(tiny_llm):
+    plain_spec = reader_adapter_spec(tiny_llm.model, rank=4)
+    spec = reader_adapter_spec(tiny_llm.model, rank=4, dropout=0.5)
+    assert "dropout" not in plain_spec and spec == {**plain_spec, "dropout": 0.5}  # old adapters keep their config
+    with pytest.raises(ValueError, match=r"dropout is a probability in \[0, 1\)"):
+        reader_adapter_spec(tiny_llm.model, rank=4, dropout=1.0)
+    adapter, reference = _trained(spec), _trained(plain_spec)
+    assert adapter.state_dict().keys() == reference.state_dict().keys()
+    reference.load_state_dict(adapter.state_dict())
+    with reference.attached(tiny_llm.model):
+        expected = _logits(tiny_llm)
+    with adapter.eval().attached(tiny_llm.model):
+        assert torch.equal(_logits(tiny_llm), expected)  # reading: the deltas as trained, nothing dropped
+    torch.manual_seed(0)
+    with adapter.train().attached(tiny_llm.model):
+        assert not torch.allclose(_logits(tiny_llm), expected, atol=1e-4)
+
+
 def test_another_thread_reads_with_the_llm_as_loaded(tiny_llm):
     plain, seen = _logits(tiny_llm), {}
     with _trained(reader_adapter_spec(tiny_llm.model, rank=4)).attached(tiny_llm.model):

@@ -141,6 +141,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
                                                               "reading_prompt": prompt, "closing_prompt": 1,
                                                               "merge_tokens": 2, "reader_adapter": 2,
                                                               "adapter_targets": ("q_proj", "down_proj"),
+                                                              "adapter_dropout": 0.1,
                                                               "distill": replace(more_distill, seed=2,
                                                                                  freeze_projector=False,
                                                                                  adapter_lr=0.05)}),
@@ -151,8 +152,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         card = (again / "README.md").read_text()
         assert "merged into one soft token" in card and "--merge-tokens 2" in card
         assert {n.rsplit(".", 1)[-1] for n in loaded.config.reader_adapter["modules"]} == {"q_proj", "down_proj"}
-        assert "Reader adapter: rank-2 deltas" in card and "(down_proj, q_proj)" in card
-        assert "--reader-adapter 2 --adapter-targets down_proj q_proj --adapter-lr 0.05" in card
+        assert "Reader adapter: rank-2 deltas (alpha 4, dropout 0.1 in training)" in card and "(down_proj, q_proj)" in card
+        assert "--reader-adapter 2 --adapter-targets down_proj q_proj --adapter-dropout 0.1 --adapter-lr 0.05" in card
         assert "continued from that projector's trained prompt" in card and "short instruction" not in card
         steps = _reproduce_block(card)
         assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
@@ -185,7 +186,9 @@ def test_reading_distillation_is_refused_for_wordpieces():
     ({"merge_tokens": 2}, "pass --init-from"),
     ({"distill": DistillConfig(adapter_lr=1e-3)}, "--adapter-lr is the reader adapter's"),
     ({"reader_adapter": -1}, "rank is >= 1"),
-    ({"adapter_targets": ("gate_proj",)}, "--adapter-targets names the LLM layers"),
+    ({"adapter_targets": ("gate_proj",)}, "--adapter-targets and --adapter-dropout set up the reader adapter"),
+    ({"adapter_dropout": 0.1}, "--adapter-targets and --adapter-dropout set up the reader adapter"),
+    ({"reader_adapter": 4, "adapter_dropout": 1.0}, r"--adapter-dropout 1.0: a probability in \[0, 1\)"),
     ({"merge_tokens": 2, "init_from": "p", "distill": DistillConfig(reading_weight=1.0)}, "--merge-tokens, not both"),
 ])
 def test_reading_prompt_settings_that_cannot_work_are_refused(overrides, needle):
