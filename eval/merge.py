@@ -29,7 +29,11 @@ def load_arm(spec: str) -> tuple[str, dict[str, dict]]:
         raise ValueError(f"arm {spec!r} is not [LABEL=]MODE@RUN_DIR. Fix: e.g. compressed@runs/bench-k3")
     by_id: dict[str, dict] = {}
     for run in runs.split("+"):
-        rows = [json.loads(line) for line in (Path(run) / "predictions.jsonl").read_text().splitlines()]
+        path = Path(run) / "predictions.jsonl"
+        if not path.is_file():  # e.g. a run still going: the bench writes it when every question is answered
+            raise ValueError(f"{path} does not exist: RUN is a finished `squeezerag bench --out` folder (a run "
+                             "still in progress holds only partial/)")
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
         found = {r["id"]: r for r in rows if r["mode"] == mode}
         if not found:
             raise ValueError(f"run {run} has no rows for mode {mode!r}")
@@ -94,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", default=None, help="also draw every arm into this PNG")
     p.add_argument("--title", default="")
     args = p.parse_args(argv)
-    print(merge_table(args.arms, args.closed, args.full))
+    try:
+        print(merge_table(args.arms, args.closed, args.full))
+    except ValueError as e:  # a bad arm: the message names it and the fix, no traceback
+        p.error(str(e))
     if args.plot:
         merged_plot([args.closed, args.full, *args.arms], args.plot, args.title)
     return 0

@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by-kind", action="store_true",
                    help="also the accuracy difference on answers with a digit, capitalised answers and the others")
     args = p.parse_args(argv)
-    (label_a, a), (label_b, b) = load_arm(args.a), load_arm(args.b)
+    try:
+        (label_a, a), (label_b, b) = load_arm(args.a), load_arm(args.b)
+    except ValueError as e:  # a bad arm: the message names it and the fix, no traceback
+        p.error(str(e))
     print(f"{label_b} - {label_a}")
     for score in args.scores:
         print(format_difference(paired_difference(a, b, score)))

@@ -54,3 +54,13 @@ def test_answer_kinds_split_the_shared_questions(tmp_path):
     assert {k: sorted(rows_a) for k, (rows_a, _) in kinds.items()} == {
         "digit": ["q0"], "capitalised": ["q1"], "other": ["q2"]}
     assert paired_difference(*kinds["capitalised"]).difference == 1
+
+
+def test_a_run_without_predictions_is_refused_with_the_file_it_lacks(tmp_path, capsys):
+    a = _run(tmp_path / "a", {"compressed": [1, 0]})
+    (tmp_path / "going" / "partial").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"going/predictions.jsonl does not exist: RUN is a finished"):
+        load_arm(f"compressed@{tmp_path / 'going'}")
+    with pytest.raises(SystemExit) as exit_info:
+        main([f"compressed@{a}", f"compressed@{tmp_path / 'going'}"])
+    assert exit_info.value.code == 2 and "predictions.jsonl does not exist" in capsys.readouterr().err
