@@ -4,8 +4,9 @@ Fine-tuned runs that share a start and differ only in seed (data order) tend to 
 their weights can read better than either. Every tensor is averaged as it is, except a reader adapter's: each run
 draws its own ``down`` matrices at its seed, so the mean of the factors would not be the mean of the deltas
 ``up @ down``. Stacking them is exact, ``mean_i(up_i @ down_i) = [up_1 … up_n] / n @ [down_1; …; down_n]``: the
-soup's adapter has rank ``n·r`` and ``alpha`` scaled with it, so ``alpha / rank`` is kept. Measured in
-docs/results.md, "A second seed of the higher learning rate".
+soup's adapter has rank ``n·r`` and ``alpha`` scaled with it, so ``alpha / rank`` is kept. An adapter's dropout is a
+training setting, not part of what its weights mean: ingredients may differ in it, and the soup (made to be read,
+not trained) has none. Measured in docs/results.md, "A second seed of the higher learning rate".
 """
 
 from __future__ import annotations
@@ -20,9 +21,20 @@ from projector.model import Projector
 from rag.persistence import PROVENANCE_FIELDS
 
 
+TRAINING_ONLY_ADAPTER_KEYS = ("dropout",)
+
+
 def architecture(projector: Projector) -> dict[str, Any]:
-    """The config fields that decide what the weights mean (everything but provenance: the training record)."""
-    return {k: v for k, v in asdict(projector.config).items() if k not in PROVENANCE_FIELDS}
+    """The config fields that decide what the weights mean: everything but provenance (the training record) and the
+    reader adapter's training-only settings."""
+    fields = {k: v for k, v in asdict(projector.config).items() if k not in PROVENANCE_FIELDS}
+    if fields.get("reader_adapter"):
+        fields["reader_adapter"] = _without_training_settings(fields["reader_adapter"])
+    return fields
+
+
+def _without_training_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k not in TRAINING_ONLY_ADAPTER_KEYS}
 
 
 def average_projectors(projectors: Sequence[Projector], sources: Sequence[str]) -> Projector:
@@ -43,7 +55,7 @@ def average_projectors(projectors: Sequence[Projector], sources: Sequence[str]) 
     config = replace(projectors[0].config,
                      training={**projectors[0].config.training, "averaged_from": list(sources)})
     if config.reader_adapter:
-        n, spec = len(projectors), config.reader_adapter
+        n, spec = len(projectors), _without_training_settings(config.reader_adapter)
         config.reader_adapter = {**spec, "rank": n * int(spec["rank"]), "alpha": n * float(spec["alpha"])}
     soup = Projector(config)
     soup.load_state_dict(_averaged_state([p.state_dict() for p in projectors]))

@@ -9,11 +9,11 @@ from projector.soup import average_projectors
 IDS = torch.tensor([[5, 9, 13, 2, 7]])
 
 
-def _trained_window_projector(llm, seed: int, hidden: int = 32):
+def _trained_window_projector(llm, seed: int, hidden: int = 32, dropout: float = 0.0):
     """A window projector with a rank-2 adapter whose deltas are not zero (as after training), drawn at ``seed``."""
     torch.manual_seed(seed)
     projector = make_projector(llm, tokens_per_vector=1, memory_encoding=WORDPIECES, hidden=hidden,
-                               reader_adapter=reader_adapter_spec(llm.model, rank=2))
+                               reader_adapter=reader_adapter_spec(llm.model, rank=2, dropout=dropout))
     for delta in projector.reader_adapter.deltas.values():
         torch.nn.init.normal_(delta.up.weight)
     return projector.eval()
@@ -54,3 +54,16 @@ def test_projectors_of_different_architectures_or_fewer_than_two_are_refused(tin
         average_projectors([a, wide], ["runs/a", "runs/wide"])
     with pytest.raises(ValueError, match="two or more"):
         average_projectors([a], ["runs/a"])
+
+
+def test_ingredients_trained_with_and_without_adapter_dropout_average_and_the_soup_has_none(tiny_llm):
+    plain, dropped = _trained_window_projector(tiny_llm, 0), _trained_window_projector(tiny_llm, 1, dropout=0.1)
+    soup = average_projectors([dropped, plain], ["runs/dropped", "runs/plain"])
+    assert "dropout" not in soup.config.reader_adapter
+    assert soup.config.reader_adapter["rank"] == 4
+    x = torch.randn(3, tiny_llm.hidden_size)
+    soup.train()  # no dropout left to act, even in training mode
+    with torch.no_grad():
+        for key, delta in soup.reader_adapter.deltas.items():
+            mean = (dropped.reader_adapter.deltas[key](x) + plain.reader_adapter.deltas[key](x)) / 2
+            assert torch.allclose(delta(x), mean, atol=1e-6)
