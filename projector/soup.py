@@ -20,7 +20,6 @@ import torch
 from projector.model import Projector
 from rag.persistence import PROVENANCE_FIELDS
 
-
 TRAINING_ONLY_ADAPTER_KEYS = ("dropout",)
 
 
