@@ -2,8 +2,8 @@
 
 A thin command over :func:`projector.soup.average_projectors` (which says how reader adapters are stacked so the
 soup's delta is exactly the mean of the ingredients'). Every projector must have the same architecture (its
-config equal but for ``training``); the first one's training record is written with the averaged weights, naming
-the ingredients::
+config equal but for ``training`` and the adapter's dropout, a training setting); the first one's training record
+is written with the averaged weights, naming the ingredients::
 
     python docs/experiments/average_projectors.py runs/soup-lr3e3 runs/rt-adapter-lr3e3/final \\
         runs/rt-adapter-lr3e3-s3/final
