@@ -33,6 +33,7 @@ def architecture(projector: Projector) -> dict[str, Any]:
 
 
 def _without_training_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """A reader adapter's spec without the settings that act in training only (they do not change a reading)."""
     return {k: v for k, v in spec.items() if k not in TRAINING_ONLY_ADAPTER_KEYS}
 
 
