@@ -52,6 +52,15 @@ def reader_adapter_spec(model: nn.Module, rank: int, targets: Sequence[str] = DE
     return {**spec, "dropout": float(dropout)} if dropout else spec
 
 
+TRAINING_ONLY_KEYS = ("dropout",)
+
+
+def reading_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` without the settings that act in training only (``dropout``): what decides how the adapter reads.
+    Two adapters whose reading specs are equal hold weights that mean the same thing."""
+    return {k: v for k, v in spec.items() if k not in TRAINING_ONLY_KEYS}
+
+
 class LowRankDelta(nn.Module):
     """``x (..., d_in) -> up(down(dropout(x))) * scale (..., d_out)``; ``up`` starts at zero, so the delta starts at
     zero. The dropout (no parameters) acts in training mode only."""

@@ -18,9 +18,8 @@ from typing import Any
 import torch
 
 from projector.model import Projector
+from projector.reader_adapter import reading_spec
 from rag.persistence import PROVENANCE_FIELDS
-
-TRAINING_ONLY_ADAPTER_KEYS = ("dropout",)
 
 
 def architecture(projector: Projector) -> dict[str, Any]:
@@ -28,13 +27,8 @@ def architecture(projector: Projector) -> dict[str, Any]:
     reader adapter's training-only settings."""
     fields = {k: v for k, v in asdict(projector.config).items() if k not in PROVENANCE_FIELDS}
     if fields.get("reader_adapter"):
-        fields["reader_adapter"] = _without_training_settings(fields["reader_adapter"])
+        fields["reader_adapter"] = reading_spec(fields["reader_adapter"])
     return fields
-
-
-def _without_training_settings(spec: dict[str, Any]) -> dict[str, Any]:
-    """A reader adapter's spec without the settings that act in training only (they do not change a reading)."""
-    return {k: v for k, v in spec.items() if k not in TRAINING_ONLY_ADAPTER_KEYS}
 
 
 def average_projectors(projectors: Sequence[Projector], sources: Sequence[str]) -> Projector:
@@ -55,7 +49,7 @@ def average_projectors(projectors: Sequence[Projector], sources: Sequence[str]) 
     config = replace(projectors[0].config,
                      training={**projectors[0].config.training, "averaged_from": list(sources)})
     if config.reader_adapter:
-        n, spec = len(projectors), _without_training_settings(config.reader_adapter)
+        n, spec = len(projectors), reading_spec(config.reader_adapter)
         config.reader_adapter = {**spec, "rank": n * int(spec["rank"]), "alpha": n * float(spec["alpha"])}
     soup = Projector(config)
     soup.load_state_dict(_averaged_state([p.state_dict() for p in projectors]))
