@@ -122,11 +122,12 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reproduce_lines(config: ProjectorConfig) -> list[str]:
-    """The commands that reproduce this projector, oldest first: a run continued from a projector that this
-    recipe made is preceded by that projector's commands (its ``lineage``), each numbered in a comment."""
+def reproduce_lines(config: ProjectorConfig, out: str | None = None) -> list[str]:
+    """The commands that reproduce this projector into ``out`` (default ``runs/<encoding>``), oldest first: a run
+    continued from a projector that this recipe made is preceded by that projector's commands (its ``lineage``),
+    each numbered in a comment."""
     steps = config.training.get("lineage", [])
-    own = reproduce_command(config, init_from=_last_step_final(config, steps))
+    own = reproduce_command(config, out, init_from=_last_step_final(config, steps))
     if not steps:
         return [own]
     return [*(line for i, step in enumerate(steps, 1) for line in (f"# {i}. {step['path']}", step["command"])),

@@ -3,7 +3,7 @@
     squeezerag index build CORPUS OUT [--embedder --factory --chunk-tokens --memory ...]
     squeezerag index info DIR | index add DIR CORPUS | index add-memory DIR --encoding segments:8
     squeezerag ask QUESTION --index DIR [--mode --k]
-    squeezerag demo | train | train-windows | bench | bench-index
+    squeezerag demo | train | train-windows | train-wordpieces | average-projectors | bench | bench-index
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def _add_bench_index_command(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from eval.cli import add_bench_parser
     from projector.cli import add_train_parser
+    from projector.cli_soup import add_average_parser
     from projector.cli_wordpieces import add_train_wordpieces_parser
     from rag.cli_demo import add_demo_parser
     from rag.cli_windows import add_train_windows_parser
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_train_windows_parser(sub)
     add_train_wordpieces_parser(sub)
+    add_average_parser(sub)
     add_bench_parser(sub)
     _add_bench_index_command(sub)
     return parser

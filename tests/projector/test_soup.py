@@ -1,26 +1,14 @@
 import pytest
 import torch
-from tiny_projector import make_projector
+from tiny_projector import adapted_window_projector
 
-from projector.config import WORDPIECES
-from projector.reader_adapter import reader_adapter_spec
 from projector.soup import average_projectors
 
 IDS = torch.tensor([[5, 9, 13, 2, 7]])
 
 
-def _trained_window_projector(llm, seed: int, hidden: int = 32, dropout: float = 0.0):
-    """A window projector with a rank-2 adapter whose deltas are not zero (as after training), drawn at ``seed``."""
-    torch.manual_seed(seed)
-    projector = make_projector(llm, tokens_per_vector=1, memory_encoding=WORDPIECES, hidden=hidden,
-                               reader_adapter=reader_adapter_spec(llm.model, rank=2, dropout=dropout))
-    for delta in projector.reader_adapter.deltas.values():
-        torch.nn.init.normal_(delta.up.weight)
-    return projector.eval()
-
-
 def test_the_soups_adapter_adds_exactly_the_mean_of_the_ingredients_deltas(tiny_llm):
-    a, b = _trained_window_projector(tiny_llm, 0), _trained_window_projector(tiny_llm, 1)
+    a, b = adapted_window_projector(tiny_llm, 0), adapted_window_projector(tiny_llm, 1)
     soup = average_projectors([a, b], ["a", "b"])
     assert soup.config.reader_adapter["rank"] == 4
     assert soup.config.training["averaged_from"] == ["a", "b"]
@@ -37,7 +25,7 @@ def test_the_soups_adapter_adds_exactly_the_mean_of_the_ingredients_deltas(tiny_
 
 
 def test_a_projector_averaged_with_itself_reads_as_it_does(tiny_llm):
-    a = _trained_window_projector(tiny_llm, 0)
+    a = adapted_window_projector(tiny_llm, 0)
     soup = average_projectors([a, a], ["a", "a"])
     memory = torch.randn(1, 4, a.config.d_embed)
     with torch.no_grad():
@@ -49,7 +37,7 @@ def test_a_projector_averaged_with_itself_reads_as_it_does(tiny_llm):
 
 
 def test_projectors_of_different_architectures_or_fewer_than_two_are_refused(tiny_llm):
-    a, wide = _trained_window_projector(tiny_llm, 0), _trained_window_projector(tiny_llm, 1, hidden=48)
+    a, wide = adapted_window_projector(tiny_llm, 0), adapted_window_projector(tiny_llm, 1, hidden=48)
     with pytest.raises(ValueError, match=r"runs/wide differs from runs/a in \['hidden'\]"):
         average_projectors([a, wide], ["runs/a", "runs/wide"])
     with pytest.raises(ValueError, match="two or more"):
@@ -57,7 +45,7 @@ def test_projectors_of_different_architectures_or_fewer_than_two_are_refused(tin
 
 
 def test_ingredients_trained_with_and_without_adapter_dropout_average_and_the_soup_has_none(tiny_llm):
-    plain, dropped = _trained_window_projector(tiny_llm, 0), _trained_window_projector(tiny_llm, 1, dropout=0.1)
+    plain, dropped = adapted_window_projector(tiny_llm, 0), adapted_window_projector(tiny_llm, 1, dropout=0.1)
     soup = average_projectors([dropped, plain], ["runs/dropped", "runs/plain"])
     assert "dropout" not in soup.config.reader_adapter
     assert soup.config.reader_adapter["rank"] == 4
