@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from projector.checkpoint import TENSORS_FILE, model_state
 from projector.config import ProjectorConfig
-from projector.reader_adapter import ReaderAdapter
+from projector.reader_adapter import ReaderAdapter, reading_spec
 from projector.reader_tokens import ReaderTokenInputs, reader_token_inputs
 from rag import prompt as P
 from rag.errors import ProjectorMismatchError
@@ -218,8 +219,12 @@ class Projector(nn.Module):
         self.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
 
     def fingerprint(self) -> str:
-        """sha256 over config and weights: identifies the projector in benchmark configs."""
-        return module_fingerprint(self.config, self)
+        """sha256 over config and weights: identifies the projector in benchmark configs. The reader adapter's
+        training-only settings (its dropout) are left out: they do not change what the weights compute."""
+        config = self.config
+        if config.reader_adapter:
+            config = replace(config, reader_adapter=reading_spec(config.reader_adapter))
+        return module_fingerprint(config, self)
 
     # --- compatibility -------------------------------------------------------------------------
     def check_compatible(self, embedder_id: str, embed_dim: int, llm_id: str, llm_hidden: int,

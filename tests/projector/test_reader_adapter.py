@@ -130,3 +130,16 @@ def test_a_projector_saves_and_loads_its_adapter_and_a_plain_one_continues_into_
 def test_only_window_projectors_take_an_adapter(tiny_llm):
     with pytest.raises(ValueError, match="window distillation"):
         make_projector(tiny_llm, reader_adapter=reader_adapter_spec(tiny_llm.model, rank=2))
+
+
+def test_the_fingerprint_names_what_the_weights_compute_not_the_dropout_they_were_trained_with(tiny_llm):
+    torch.manual_seed(0)
+    plain = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding=WORDPIECES,
+                           reader_adapter=reader_adapter_spec(tiny_llm.model, rank=2))
+    dropped = make_projector(tiny_llm, tokens_per_vector=1, memory_encoding=WORDPIECES,
+                             reader_adapter=reader_adapter_spec(tiny_llm.model, rank=2, dropout=0.1))
+    dropped.load_state_dict(plain.state_dict())
+    assert dropped.config.reader_adapter != plain.config.reader_adapter
+    assert dropped.fingerprint() == plain.fingerprint()
+    torch.nn.init.normal_(next(iter(dropped.reader_adapter.deltas.values())).up.weight)
+    assert dropped.fingerprint() != plain.fingerprint()
