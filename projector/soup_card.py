@@ -19,14 +19,16 @@ CHECKPOINT_KEYS = ("step", "val_nll", "val_kl", "val_acc")
 def ingredient_record(config: ProjectorConfig, source: str) -> dict[str, Any]:
     """One ingredient as its soup's card shows it: ``path``, ``seed``, ``last_checkpoint`` (its last validation
     losses) and ``commands``, the lines that train it again into ``trained_at`` (window projectors of
-    ``squeezerag train-wordpieces`` only; empty for others, whose own cards say how they were made)."""
+    ``squeezerag train-wordpieces`` only; empty for others, whose own cards say how they were made). An ingredient
+    that is itself a soup has no seed, checkpoint or commands of its own (its record is its first ingredient's)."""
     t = config.training
     recipe = t.get("recipe", {})
-    checkpoints = [h for h in t.get("history", []) if "val_nll" in h]
-    trainable = "distill" in recipe and "averaged_from" not in t
+    soup = "averaged_from" in t
+    checkpoints = [] if soup else [h for h in t.get("history", []) if "val_nll" in h]
+    trainable = "distill" in recipe and not soup
     run = Path(source).parent if Path(source).name == "final" else Path("runs") / Path(source).name
     return {"path": source,
-            "seed": recipe.get("distill", {}).get("seed", recipe.get("seed")),
+            "seed": None if soup else recipe.get("distill", {}).get("seed", recipe.get("seed")),
             "last_checkpoint": {k: checkpoints[-1][k] for k in CHECKPOINT_KEYS if k in checkpoints[-1]}
             if checkpoints else None,
             "commands": reproduce_lines(config, str(run)) if trainable else [],

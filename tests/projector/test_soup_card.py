@@ -47,3 +47,19 @@ def test_ingredients_without_a_recipe_record_are_averaged_from_where_they_are(ti
     card = soup_card(soup.config, "out")
     assert "squeezerag average-projectors out mine/a mine/b" in card
     assert "train-wordpieces" not in card
+
+
+def test_a_soup_among_the_ingredients_is_read_from_where_it_is_and_claims_no_seed(tiny_llm):
+    training = json.loads(SHIPPED.read_text())["training"]
+    a = _with_seed(adapted_window_projector(tiny_llm, 0), training, 2)
+    b = _with_seed(adapted_window_projector(tiny_llm, 1), training, 3)
+    inner = average_projectors([a, b], ["runs/a/final", "runs/b/final"])
+    c = _with_seed(adapted_window_projector(tiny_llm, 2), training, 4)
+    c.config = replace(c.config, reader_adapter=inner.config.reader_adapter)  # rank 4, as the inner soup's
+    c.reader_adapter = inner.reader_adapter
+    outer = average_projectors([c, inner], ["runs/c/final", "runs/inner-soup"])
+    (record_c, record_inner) = outer.config.training["ingredients"]
+    assert record_c["seed"] == 4 and record_c["commands"]
+    assert record_inner["seed"] is None and not record_inner["commands"] and record_inner["last_checkpoint"] is None
+    assert soup_card(outer.config, "out").rstrip().count("squeezerag average-projectors out runs/c/final "
+                                                         "runs/inner-soup") == 1
