@@ -14,7 +14,6 @@ not trained) has none. Measured in docs/results.md, "A second seed of the higher
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import torch
 
-from indexer.atomic import staging_dir
+from indexer.atomic import publish, staging_dir
 from projector.model import Projector
 from projector.reader_adapter import reading_spec
 from projector.soup_card import ingredient_record, soup_card
@@ -80,9 +79,7 @@ def write_soup(out: str | Path, sources: Sequence[str | Path]) -> Projector:
     with staging_dir(out) as staging:
         soup.save_pretrained(staging, dtype=torch.float16)
         (staging / "README.md").write_text(soup_card(soup.config, str(out)), encoding="utf-8")
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        os.rename(staging, out)
+    publish(staging, out, overwrite=False)
     logger.info("averaged %d projectors into %s", len(names), out)
     return soup
 

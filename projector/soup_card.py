@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from projector.config import ProjectorConfig
-from projector.wordpiece_card import reproduce_lines
+from projector.wordpiece_card import distill_checkpoints, reproduce_lines
 
 CHECKPOINT_KEYS = ("step", "val_nll", "val_kl", "val_acc")
 
@@ -24,7 +24,7 @@ def ingredient_record(config: ProjectorConfig, source: str) -> dict[str, Any]:
     t = config.training
     recipe = t.get("recipe", {})
     soup = "averaged_from" in t
-    checkpoints = [] if soup else [h for h in t.get("history", []) if "val_nll" in h]
+    checkpoints = [] if soup else distill_checkpoints(t.get("history", []))
     trainable = "distill" in recipe and not soup
     run = Path(source).parent if Path(source).name == "final" else Path("runs") / Path(source).name
     return {"path": source,

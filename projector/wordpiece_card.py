@@ -15,7 +15,7 @@ def wordpiece_card(config: ProjectorConfig) -> str:
     command that reproduces it."""
     t = config.training
     recipe, align, distill = t["recipe"], t["alignment"], t["recipe"]["distill"]
-    checkpoints = _checkpoints(t["history"])
+    checkpoints = distill_checkpoints(t["history"])
     rows = align.get("rows", align.get("wordpieces"))  # "wordpieces": records written before reader_tokens
     if config.reads_reader_tokens:
         unit, reads = "reader token", (
@@ -145,7 +145,7 @@ def lineage_record(config: ProjectorConfig, path: str) -> list[dict]:
     steps = config.training.get("lineage", [])
     return [*steps, {"path": path, "command": reproduce_command(config, _step_out(config, len(steps) + 1),
                                                                 _last_step_final(config, steps)),
-                     "checkpoints": _checkpoints(config.training["history"])}]
+                     "checkpoints": distill_checkpoints(config.training["history"])}]
 
 
 def _step_out(config: ProjectorConfig, step: int) -> str:
@@ -235,7 +235,7 @@ def _distill_table(checkpoints: list[dict], reading: bool) -> list[str]:
               + (f" {h['val_acc']:.3f} |" if accuracy else "") for h in checkpoints]]
 
 
-def _checkpoints(history: list[dict]) -> list[dict]:
+def distill_checkpoints(history: list[dict]) -> list[dict]:
     """The distillation history's rows that carry validation losses (one per checkpoint)."""
     return [h for h in history if "val_loss" in h]
 
