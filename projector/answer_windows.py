@@ -4,7 +4,9 @@ A question whose windows hold no gold answer cannot teach answering from them, a
 the SQuAD training questions with the shipped scorer's three 8-wordpiece windows). With answer windows, such a
 question instead reads its selected windows with the last one swapped for a window of the same width around an
 occurrence of a gold answer in its passages, so it keeps the gold answer as its target and SQuAD's own question
-style. Only training uses this; validation and inference read the scorer's windows as they are.
+style. Likewise a question whose retrieval missed its gold paragraph can read it in place of its last hit
+(:func:`with_gold_passage`). Only training uses these; validation and inference read the scorer's windows as they
+are.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from eval.metrics import gold_passage_recall_at_k
+from eval.records import QARecord
+from eval.rows import gold_hits
+from indexer.hit import Hit
 from rag.selection import Window, make_window
 from rag.token_states import TokenStates
 
@@ -48,3 +54,11 @@ def with_answer_window(windows: Sequence[Window], texts: Sequence[str], states: 
             new = make_window(passage, text, passage_states, span)
             return sorted([*kept, new], key=lambda w: (w.passage, w.span)), answer
     return None
+
+
+def with_gold_passage(records: Sequence[QARecord], hits: Sequence[Sequence[Hit]]) -> list[list[Hit]]:
+    """Each record's ``hits`` with its gold context in them: where retrieval missed it, it replaces the last hit,
+    so the count stays k. Training only: questions whose retrieval missed the answer then still teach answering
+    from the windows, with the gold answer as target, in SQuAD's own question style."""
+    return [list(hs) if not r.context or gold_passage_recall_at_k([h.text for h in hs], r.context, len(hs))
+            else [*hs[:-1], *gold_hits(r)] for r, hs in zip(records, hits)]

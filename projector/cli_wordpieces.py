@@ -73,6 +73,9 @@ def add_train_wordpieces_parser(sub) -> None:
                    help="reader_tokens: add this x KL(exact-token prompt || soft prompt) at every position from the "
                         "first window token, so the LLM (with the reader adapter, if any) reads each soft token as "
                         "the LLM as loaded reads its own token (e.g. 1.0)")
+    p.add_argument("--copy-bias", type=float, default=0.0, metavar="B",
+                   help="train for answering with --copy-bias B: add B to the logits of the window text's tokens in "
+                        "both losses (student and teacher) and the validation answers (0: none)")
     p.add_argument("--reading-prompt", type=int, default=0, metavar="N",
                    help="learn N soft tokens written before the first window: a reading instruction tuned with the "
                         "frozen LLM, counted as context tokens (0: none)")
@@ -148,7 +151,8 @@ def _recipe_config(args: argparse.Namespace) -> WordpieceRecipeConfig:
         align=AlignConfig(epochs=args.align_epochs, seed=args.seed,
                           vocabulary_weight=args.align_vocabulary_weight, temperature=args.align_temperature),
         distill=DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
-                              reading_weight=args.reading_weight, freeze_projector=args.freeze_projector,
+                              reading_weight=args.reading_weight, copy_bias=args.copy_bias,
+                              freeze_projector=args.freeze_projector,
                               prompt_lr=args.prompt_lr, adapter_lr=args.adapter_lr,
                               checkpoint_every=args.checkpoint_every, val_questions=args.val_questions,
                               val_accuracy=not args.no_val_accuracy, seed=args.seed))

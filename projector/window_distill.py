@@ -6,8 +6,9 @@ the same frozen LLM, reads those windows as text in the same layout. Loss on the
 NLL + ``kl_weight`` x KL(teacher || student) over the teacher's top-k (xRAG's stage 2, with the window text as
 the teacher's context). Only questions whose windows hold a gold answer are used, so the NLL never teaches the
 LLM to answer from nothing. A ``reader_tokens`` projector can also be taught how the LLM reads every soft token
-(``reading_weight``: :mod:`projector.reading_distill`). Checkpoints every ``checkpoint_every`` steps; a rerun
-resumes.
+(``reading_weight``: :mod:`projector.reading_distill`). With ``copy_bias`` both answer losses are taken on
+logits with the copy bias added (:mod:`rag.copy_bias`), for a projector meant to answer with it. Checkpoints
+every ``checkpoint_every`` steps; a rerun resumes.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from eval.metrics import gold_passage_recall_at_k, has_answer
+from eval.metrics import has_answer
 from eval.records import QARecord
-from eval.rows import gold_hits
 from indexer.hit import Hit
 from projector.answer_windows import with_answer_window
 from projector.checkpoint import load_checkpoint, save_checkpoint
@@ -33,6 +33,7 @@ from projector.losses import kl_top_k, nll, target_logits, target_mask_and_ids
 from projector.model import Projector, soft_window_prompt
 from projector.reading_distill import exact_twin_tokens, reading_kl, reading_mask, reading_span
 from rag import prompt as P
+from rag.copy_bias import CopyBias, context_token_ids, with_copy_bias
 from rag.llm import LLM
 from rag.pipeline import DEFAULT_MAX_NEW_TOKENS
 from rag.selection import Window, WindowConfig, windows_of_states
@@ -58,6 +59,9 @@ class DistillConfig:
     # reader_tokens only: weight of KL(exact-token twin || student) at every position from the first soft token
     # (projector.reading_distill); 0 trains on the answer tokens alone
     reading_weight: float = 0.0
+    # train for answering with a copy bias (rag.copy_bias, RAG(copy_bias=b)): b added to the logits of the window
+    # text's tokens for student and teacher alike in both losses, and in the validation answers; 0: none
+    copy_bias: float = 0.0
     # train only the projector's reading prompt (prompt tuning on a finished projector); the rest stays as loaded
     freeze_projector: bool = False
     # lr of the reading prompt when it trains beside the projector (prompt tuning wants ~10x the projector's lr);
@@ -119,22 +123,17 @@ def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequenc
     return examples
 
 
-def with_gold_passage(records: Sequence[QARecord], hits: Sequence[Sequence[Hit]]) -> list[list[Hit]]:
-    """Each record's ``hits`` with its gold context in them: where retrieval missed it, it replaces the last hit,
-    so the count stays k. Training only: questions whose retrieval missed the answer then still teach answering
-    from the windows, with the gold answer as target, in SQuAD's own question style."""
-    return [list(hs) if not r.context or gold_passage_recall_at_k([h.text for h in hs], r.context, len(hs))
-            else [*hs[:-1], *gold_hits(r)] for r, hs in zip(records, hits)]
-
-
 def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
                  config: DistillConfig) -> tuple[torch.Tensor, dict]:
-    """NLL + ``kl_weight`` x KL(text teacher || soft student) on the answer tokens of ``examples``."""
+    """NLL + ``kl_weight`` x KL(text teacher || soft student) on the answer tokens of ``examples`` (both read with
+    the copy bias ``config.copy_bias``, if any)."""
     teacher = P.assemble(llm, [P.encode_prompt(llm, P.qa_message(e.question, [w.text for w in e.windows]),
                                                target=e.answer) for e in examples], with_labels=True)
     n_keep = int((teacher.labels != -100).sum(1).max())
+    copied = copy_token_ids(llm, examples) if config.copy_bias else []
     with torch.no_grad():
-        top = torch.log_softmax(target_logits(llm, teacher, n_keep), dim=-1).topk(config.top_k, dim=-1)
+        teacher_logits = with_copy_bias(target_logits(llm, teacher, n_keep), copied, config.copy_bias)
+        top = torch.log_softmax(teacher_logits, dim=-1).topk(config.top_k, dim=-1)
     prompts, soft = student_prompts(llm, projector, examples, with_answer=True)
     student = P.assemble(llm, prompts, soft, with_labels=True)
     # one student forward serves both losses: the answer's logits are the last n_keep of the reading span's
@@ -142,7 +141,7 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
     n_read = max(reading_span(prompts, skip), n_keep) if config.reading_weight else n_keep
     with projector.reading(llm):
         read_logits = target_logits(llm, student, n_read)
-    logits = read_logits[:, -n_keep:]
+    logits = with_copy_bias(read_logits[:, -n_keep:], copied, config.copy_bias)
     mask, ids = target_mask_and_ids(student, n_keep)
     loss_nll = nll(logits, ids, mask)
     loss_kl = kl_top_k(logits, top.indices, top.values, mask, config.temperature)
@@ -168,17 +167,27 @@ def student_prompts(llm: LLM, projector: Projector, examples: Sequence[WindowExa
     return list(prompts), list(soft)
 
 
+def copy_token_ids(llm: LLM, examples: Sequence[WindowExample]) -> list[set[int]]:
+    """The tokens a copy bias boosts for each of ``examples``: those of its window text, and the stop tokens, as
+    the compressed mode boosts them when answering."""
+    return [context_token_ids(llm.tokenizer, [w.text for w in e.windows], llm.stop_token_ids) for e in examples]
+
+
 @torch.no_grad()
-def greedy_answers(llm: LLM, projector: Projector, examples: Sequence[WindowExample], batch_size: int) -> list[str]:
+def greedy_answers(llm: LLM, projector: Projector, examples: Sequence[WindowExample], batch_size: int,
+                   copy_bias: float = 0.0) -> list[str]:
     """What the frozen LLM answers to each of ``examples`` from its soft windows: greedy, as the compressed mode
-    generates (``DEFAULT_MAX_NEW_TOKENS``, stopping at a newline)."""
+    generates (``DEFAULT_MAX_NEW_TOKENS``, stopping at a newline, with the copy bias ``copy_bias``)."""
     projector.eval()
     texts: list[str] = []
     for s in range(0, len(examples), batch_size):
-        prompts, soft = student_prompts(llm, projector, examples[s:s + batch_size], with_answer=False)
+        chunk = examples[s:s + batch_size]
+        prompts, soft = student_prompts(llm, projector, chunk, with_answer=False)
         batch = P.assemble(llm, prompts, soft)
+        bias = [CopyBias(copy_token_ids(llm, chunk), copy_bias)] if copy_bias else []
         with projector.reading(llm):
-            texts += llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, DEFAULT_MAX_NEW_TOKENS).texts
+            texts += llm.generate_from_embeds(batch.inputs_embeds, batch.attention_mask, DEFAULT_MAX_NEW_TOKENS,
+                                              logits_processors=bias).texts
     return texts
 
 
@@ -186,7 +195,7 @@ def validation_accuracy(llm: LLM, projector: Projector, examples: Sequence[Windo
                         config: DistillConfig) -> dict:
     """``val_acc``: the share of ``examples`` whose greedy answer holds their gold answer (the benchmark's
     accuracy, with every gold alias, on the windows these examples read)."""
-    texts = greedy_answers(llm, projector, examples, config.batch_size)
+    texts = greedy_answers(llm, projector, examples, config.batch_size, config.copy_bias)
     return {"val_acc": sum(has_answer(t, e.gold_answers) for t, e in zip(texts, examples)) / len(examples)}
 
 

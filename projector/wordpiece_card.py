@@ -102,6 +102,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
                       "(reading distillation: the same prompt with each soft token replaced by the embedding of the "
                       "token it stands for)" if reading else "")
         + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}."
+        + (f" Trained for answering with a copy bias of {distill['copy_bias']} (added to the logits of the window "
+           "text's tokens, student and teacher alike, and in the validation answers): use it with `--copy-bias "
+           f"{distill['copy_bias']}`." if distill.get("copy_bias") else "")
         + (f" Validated at every checkpoint on up to {distill['val_questions']} validation questions whose windows hold "
            "their answer (accuracy: the greedy answer holds it)." if checkpoints and "val_acc" in checkpoints[-1]
            else ""), "",
@@ -182,6 +185,7 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + f" --hidden {config.hidden} --steps {distill['steps']} --batch-size {distill['batch_size']} "
             f"--lr {distill['lr']}"
             + (f" --reading-weight {distill['reading_weight']}" if distill.get("reading_weight") else "")
+            + (f" --copy-bias {distill['copy_bias']}" if distill.get("copy_bias") else "")
             + (f" --init-from {continued}" if continued else "")
             + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
             + (f" --closing-prompt {config.closing_prompt}" if config.closing_prompt else "")

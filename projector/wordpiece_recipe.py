@@ -27,13 +27,14 @@ from projector.alignment import (
     nearest_token_agreement,
     unit_vocabulary,
 )
+from projector.answer_windows import with_gold_passage
 from projector.cloze import cloze_records
 from projector.config import READER_TOKENS, WINDOW_ENCODINGS, WORDPIECES, ProjectorConfig
 from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.reader_adapter import DEFAULT_TARGETS, reader_adapter_spec
-from projector.window_distill import DistillConfig, WindowExample, distill, window_examples, with_gold_passage
+from projector.window_distill import DistillConfig, WindowExample, distill, window_examples
 from projector.wordpiece_card import lineage_record, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
 from rag.prompt import PROMPT_VERSION, READING_PROMPT_START

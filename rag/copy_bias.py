@@ -31,6 +31,26 @@ def context_token_ids(tokenizer: Any, texts: Sequence[str], always: Iterable[int
     return set(always).union(*tokenizer(pieces, add_special_tokens=False)["input_ids"])
 
 
+def bias_offsets(token_ids: Sequence[Iterable[int]], bias: float, vocab_size: int) -> torch.Tensor:
+    """``(batch, vocab_size)`` zeros with ``bias`` at each row's ``token_ids``: what a copy bias adds to one step's
+    logits. Used by :class:`CopyBias` when answering and by training that answers with the bias
+    (:mod:`projector.window_distill`). Ids past ``vocab_size`` are dropped (a tokenizer may know ids past the LM
+    head's rows)."""
+    offsets = torch.zeros(len(token_ids), vocab_size)
+    for row, ids in enumerate(token_ids):
+        offsets[row, [i for i in ids if i < vocab_size]] = float(bias)
+    return offsets
+
+
+def with_copy_bias(logits: torch.Tensor, token_ids: Sequence[Iterable[int]], bias: float) -> torch.Tensor:
+    """``logits`` ``(batch, n, vocab)`` with the copy bias added at every one of the ``n`` positions, as answering
+    with it adds it at every generated token: for training that answers with the bias. Unchanged when ``bias`` is
+    0."""
+    if not bias:
+        return logits
+    return logits + bias_offsets(token_ids, bias, logits.shape[-1]).to(logits)[:, None]
+
+
 class CopyBias(LogitsProcessor):
     """Adds ``bias`` to the logits of each batch row's ``token_ids`` at every generation step.
 
@@ -46,12 +66,5 @@ class CopyBias(LogitsProcessor):
         if scores.shape[0] != len(self.token_ids):
             raise ValueError(f"CopyBias was built for {len(self.token_ids)} rows, generation has {scores.shape[0]}")
         if self._offsets is None or self._offsets.shape != scores.shape:
-            self._offsets = self._build(scores)
+            self._offsets = bias_offsets(self.token_ids, self.bias, scores.shape[1]).to(scores)
         return scores + self._offsets
-
-    def _build(self, scores: torch.Tensor) -> torch.Tensor:
-        offsets = torch.zeros_like(scores)
-        for row, ids in enumerate(self.token_ids):
-            ids = [i for i in ids if i < scores.shape[1]]  # a tokenizer may know ids past the LM head's rows
-            offsets[row, ids] = self.bias
-        return offsets

@@ -8,6 +8,7 @@ from tiny_projector import make_projector
 from eval.metrics import normalize_answer
 from eval.records import QARecord
 from indexer.hit import Hit
+from projector.answer_windows import with_gold_passage
 from projector.checkpoint import STATE_FILE
 from projector.config import READER_TOKENS, WORDPIECES
 from projector.losses import target_logits
@@ -18,7 +19,6 @@ from projector.window_distill import (
     greedy_answers,
     validation_accuracy,
     window_examples,
-    with_gold_passage,
 )
 from rag.selection import WindowConfig
 
@@ -238,6 +238,17 @@ def test_validation_accuracy_counts_greedy_answers_holding_the_gold_one(examples
     history = distill(projector, tiny_llm, examples, examples[:2],
                       DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1), tmp_path, progress=False)
     assert all(0.0 <= h["val_acc"] <= 1.0 for h in history)  # logged at every checkpoint
+
+
+def test_training_with_a_copy_bias_answers_and_scores_the_answer_with_it(examples, tiny_llm, tiny_embedder):
+    """Every answer here is in its windows, so leaning hard on the window text's tokens lowers its NLL, and the
+    validation answers are generated with the same lean."""
+    projector = _projector(tiny_llm, tiny_embedder, READER_TOKENS)
+    plain = distill_loss(tiny_llm, projector, examples, DistillConfig())[1]
+    biased = distill_loss(tiny_llm, projector, examples, DistillConfig(copy_bias=1e3))[1]
+    assert biased["nll"] < plain["nll"] - 1.0 and torch.isfinite(torch.tensor(biased["kl"]))
+    assert greedy_answers(tiny_llm, projector, examples, 3, copy_bias=1e3) != greedy_answers(tiny_llm, projector,
+                                                                                                examples, 3)
 
 
 @pytest.mark.parametrize("freeze", [False, True])

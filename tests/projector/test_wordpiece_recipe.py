@@ -110,7 +110,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     reading = 1.0 if encoding == "reader_tokens" else 0.0
     prompt = 0 if reading else 2
     more_distill = DistillConfig(steps=1, batch_size=2, val_questions=2, lr=1e-2, warmup=1, reading_weight=reading,
-                                 freeze_projector=bool(prompt), prompt_lr=0.02 if prompt else None)
+                                 freeze_projector=bool(prompt), prompt_lr=0.02 if prompt else None,
+                                 copy_bias=2.0 if reading else 0.0)
     more = run_wordpiece_recipe(
         WordpieceRecipeConfig(**{**vars(config), "init_from": str(final), "reading_prompt": prompt,
                                  "distill": more_distill}),
@@ -127,6 +128,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert _distill_tables(card)[1:] == _distill_tables((final / "README.md").read_text())
     assert f"Step 1 under Reproduce (`{final}`):" in card
     assert ("--reading-weight 1.0" in card) == ("val reading KL |" in card) == bool(reading)
+    assert ("--copy-bias 2.0" in card) == ("use it with `--copy-bias 2.0`" in card) == bool(reading)
     assert ("--reading-prompt 2 --freeze-projector --prompt-lr 0.02" in card) == ("Reading prompt: 2 learned" in card) \
         == ("lr 0.02 (the projector's" in card) == bool(prompt)
     assert "--align-epochs" not in own and "--lexicon" not in own  # alignment is skipped, so are its flags

@@ -5,7 +5,7 @@ from tiny_llm import make_tiny_llm
 from projector import Projector, ProjectorConfig
 from projector.config import READER_TOKENS
 from rag import prompt as P
-from rag.copy_bias import CopyBias, context_token_ids
+from rag.copy_bias import CopyBias, context_token_ids, with_copy_bias
 from rag.pipeline import RAG
 from rag.selection import WindowConfig
 from rag.streaming import stream_answer
@@ -50,6 +50,17 @@ def test_copy_bias_adds_the_bias_to_each_rows_own_tokens_only():
     assert torch.equal(out, expected)
     with pytest.raises(ValueError, match="built for 2 rows"):
         CopyBias([{1, 3}, {9}], 2.5)(torch.zeros(3, 1, dtype=torch.long), torch.zeros(3, 10))
+
+
+def test_training_logits_get_the_bias_answering_adds_at_every_position():
+    """with_copy_bias (training, every answer position) adds what CopyBias adds at each generated token."""
+    logits = torch.randn(2, 3, 10)
+    ids = [{1, 3}, {9, 12}]  # 12: an id past the LM head's rows is dropped
+    biased = with_copy_bias(logits, ids, 2.5)
+    for position in range(3):
+        step = CopyBias(ids, 2.5)(torch.zeros(2, 1, dtype=torch.long), logits[:, position])
+        assert torch.equal(biased[:, position], step)
+    assert with_copy_bias(logits, ids, 0.0) is logits
 
 
 @pytest.mark.parametrize("mode", ["full_text", "selected_text", "compressed"])
