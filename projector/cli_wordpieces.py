@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from rag.cli_copy_bias import logit_bonus
 from rag.defaults import SHARED_SQUAD
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def add_train_wordpieces_parser(sub) -> None:
                    help="reader_tokens: add this x KL(exact-token prompt || soft prompt) at every position from the "
                         "first window token, so the LLM (with the reader adapter, if any) reads each soft token as "
                         "the LLM as loaded reads its own token (e.g. 1.0)")
-    p.add_argument("--copy-bias", type=float, default=0.0, metavar="B",
+    p.add_argument("--copy-bias", type=logit_bonus, default=0.0, metavar="B",
                    help="train for answering with --copy-bias B: add B to the logits of the window text's tokens in "
                         "both losses (student and teacher) and the validation answers (0: none)")
     p.add_argument("--reading-prompt", type=int, default=0, metavar="N",

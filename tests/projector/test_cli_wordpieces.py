@@ -25,6 +25,12 @@ def test_prompt_layout_seed_and_validation_flags_reach_the_recipe(recipe_config,
     assert str(tmp_path) in capsys.readouterr().out
 
 
+def test_a_negative_copy_bias_is_refused(recipe_config, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train-wordpieces", "--out", str(tmp_path), "--copy-bias", "-1"])
+    assert "not a logit bonus" in capsys.readouterr().err and not recipe_config
+
+
 def test_defaults_answer_the_validation_questions(recipe_config, tmp_path):
     assert main(["train-wordpieces", "--out", str(tmp_path), "--quiet"]) == 0
     assert recipe_config[0].distill.val_accuracy and recipe_config[0].distill.val_questions == 64
