@@ -15,20 +15,22 @@ LLM) costs what that matrix holds, while the input lookup costs nothing, so an u
 input embedding's share.
 
 An answer's FLOPs (:meth:`CostModel.answer_flops`) add, beside the LLM, what runs at answer time for the modes
-that read passages through the embedder or the projector:
+that retrieve or read passages through the embedder or the projector:
 
+    retrieval       the embedder over the question (with its query prompt), in every mode that retrieves: the
+                    encoder formula below over one sequence (the vector search itself is not counted)
     embedder        Σ over the sequences it reads (the question and each passage, after truncation) of
                     2·N_e·T + 2·L_e·d_e·T²   (bidirectional: every token sees all T; N_e without the
                     embedding tables, which are lookups)
+    window scorer   its matmuls and convolutions over each passage's L wordpieces, paired with the question's Q
+                    (:func:`scorer_flops`; special tokens counted as read)
     projector       2·(its MLP's parameters) per MLP row (one row per soft token / tokens per row)
     reader adapter  2·(its parameters) per token the LLM processes while it is attached (rank-r deltas:
                     r·(d_in + d_out) multiply-adds per layer and token)
 
-Not counted: the window scorer (a few linear maps on the embedder's states), the retrieval query embedding
-(the same for every mode that retrieves), the copy bias (one addition over the vocabulary's logits per
-generated token: ~5·10⁴ FLOPs against the bundled LLM's ~2.7·10⁸ per token, under 0.02%) and, for a
-stored-memory projector (``pooled``, ``segments:m``), embedding a passage that is not in the index (the
-oracle's gold passage) on the fly.
+Not counted: the vector search, the copy bias (one addition over the vocabulary's logits per generated token:
+~5·10⁴ FLOPs against the bundled LLM's ~2.7·10⁸ per token, under 0.02%) and, for a stored-memory projector
+(``pooled``, ``segments:m``), embedding a passage that is not in the index (the oracle's gold passage) on the fly.
 """
 
 from __future__ import annotations
@@ -70,6 +72,19 @@ class ProjectorShape:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ScorerShape:
+    """The sizes of a :class:`rag.window_scorer.WindowScorer` its FLOPs depend on."""
+
+    d_embed: int
+    rank: int
+    hidden: int
+    kernel: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
 def processed_tokens(prompt_tokens: int, new_tokens: int) -> int:
     """Positions that go through the LLM: the prompt and every generated token but the last."""
     return prompt_tokens + max(new_tokens - 1, 0)
@@ -86,21 +101,38 @@ def encoder_flops(shape: ModelShape, lengths: Sequence[int]) -> float:
     return float(sum(2 * shape.n_params * t + 2 * shape.n_layers * shape.d_model * t * t for t in lengths))
 
 
+def scorer_flops(shape: ScorerShape, question_tokens: int, passage_tokens: Sequence[int]) -> float:
+    """FLOPs of the window scorer's forward over each passage of ``passage_tokens`` wordpieces paired with a
+    question of ``question_tokens`` (what ``torch.utils.flop_counter`` counts: matmuls and convolutions)."""
+    d, r, h, k, q = shape.d_embed, shape.rank, shape.hidden, shape.kernel, question_tokens
+    per_passage = q * d + q * d + d * r  # question pooling: its logits, the weighted sum, the match features
+    per_wordpiece = q * d + 2 * d * r + (2 + 2 * r) * h * k + h * h * k + h  # cosines, features, convolutions
+    return float(sum(2 * (per_passage + per_wordpiece * n) for n in passage_tokens))
+
+
 @dataclass(frozen=True)
 class CostModel:
-    """The shapes an answer's FLOPs estimate needs; ``embedder`` and ``projector`` are None where unknown."""
+    """The shapes an answer's FLOPs estimate needs; ``embedder``, ``scorer`` and ``projector`` are None where
+    unknown or not run."""
 
     llm: ModelShape
     embedder: ModelShape | None = None
     projector: ProjectorShape | None = None
+    scorer: ScorerShape | None = None
 
     def answer_flops(self, mode: str, prompt_tokens: int, new_tokens: int, context_tokens: int,
-                     embedder_lengths: Sequence[int] = ()) -> dict[str, float]:
-        """FLOPs by part (``llm``, ``embedder``, ``projector``, ``reader_adapter``; parts that did not run are
-        left out) of one answer in ``mode`` (a ``rag.RAG`` mode: ``compressed`` for the oracle's too)."""
+                     embedder_lengths: Sequence[int] = (), query_tokens: int = 0) -> dict[str, float]:
+        """FLOPs by part (``llm``, ``retrieval``, ``embedder``, ``window_scorer``, ``projector``,
+        ``reader_adapter``; parts that did not run are left out) of one answer in ``mode`` (a ``rag.RAG`` mode:
+        ``compressed`` for the oracle's too). ``embedder_lengths``: the question's and each passage's tokens the
+        embedder read to find windows; ``query_tokens``: the question's as retrieval embedded it (0: no retrieval)."""
         parts = {"llm": llm_flops(self.llm, prompt_tokens, new_tokens)}
+        if query_tokens and self.embedder is not None:
+            parts["retrieval"] = encoder_flops(self.embedder, [query_tokens])
         if embedder_lengths and self.embedder is not None:
             parts["embedder"] = encoder_flops(self.embedder, embedder_lengths)
+        if len(embedder_lengths) > 1 and self.scorer is not None:
+            parts["window_scorer"] = scorer_flops(self.scorer, embedder_lengths[0], embedder_lengths[1:])
         p = self.projector
         if mode == "compressed" and p is not None:
             rows = max(context_tokens - p.prompt_tokens, 0) / p.tokens_per_row
@@ -111,7 +143,8 @@ class CostModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {"llm": self.llm.to_dict(), "embedder": self.embedder.to_dict() if self.embedder else None,
-                "projector": self.projector.to_dict() if self.projector else None}
+                "projector": self.projector.to_dict() if self.projector else None,
+                "window_scorer": self.scorer.to_dict() if self.scorer else None}
 
 
 def model_shape(llm: Any) -> ModelShape | None:
@@ -150,16 +183,34 @@ def projector_shape(projector: Any) -> ProjectorShape:
 
 def cost_model(rag: Any, modes: Sequence[str]) -> CostModel | None:
     """The :class:`CostModel` of a ``rag.RAG`` answering in ``modes`` (``rag.RAG`` modes); None when its LLM's
-    size cannot be read. The embedder's and projector's shapes are read only for the modes that run them."""
+    size cannot be read. The embedder's, window scorer's and projector's shapes are read only for the modes that
+    run them (the embedder: every mode but closed book, which alone does not retrieve)."""
     llm = model_shape(getattr(rag, "llm", None))
     if llm is None:
         return None
-    embedder = projector = None
+    embedder = projector = scorer = None
     try:
-        if {"selected_text", "compressed"} & set(modes):
+        if set(modes) - {"closed_book"}:
             embedder = embedder_shape(rag.embedder)
+        if {"selected_text", "compressed"} & set(modes) and getattr(rag, "window_scorer", None) is not None:
+            scorer = scorer_shape(rag.window_scorer)
         if "compressed" in modes and getattr(rag, "projector", None) is not None:
             projector = projector_shape(rag.projector)
     except (AttributeError, TypeError, ValueError) as exc:
-        logger.warning("Cannot read the embedder's or projector's size (%s); FLOPs estimates leave them out.", exc)
-    return CostModel(llm=llm, embedder=embedder, projector=projector)
+        logger.warning("Cannot read the embedder's, window scorer's or projector's size (%s); FLOPs estimates "
+                       "leave them out.", exc)
+    return CostModel(llm=llm, embedder=embedder, projector=projector, scorer=scorer)
+
+
+def scorer_shape(scorer: Any) -> ScorerShape:
+    """The sizes of a :class:`rag.window_scorer.WindowScorer` (from its config)."""
+    c = scorer.config
+    return ScorerShape(d_embed=int(c.d_embed), rank=int(c.rank), hidden=int(c.hidden), kernel=int(c.kernel))
+
+
+def query_token_counts(rag: Any, questions: Sequence[str], costs: CostModel | None) -> dict[str, int]:
+    """``{question: tokens}`` the embedder reads to embed each question for retrieval (its query prompt and
+    special tokens included); empty when the cost model has no embedder or it cannot say."""
+    if costs is None or costs.embedder is None or not hasattr(rag.embedder, "query_lengths"):
+        return {}
+    return dict(zip(questions, rag.embedder.query_lengths(questions)))

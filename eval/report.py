@@ -25,8 +25,9 @@ _DEFINITIONS = """\
 - **Context tokens**: tokens the context takes in the prompt (text tokens, or soft tokens for compressed
   modes); **prompt tokens**: the whole prompt.
 - **GFLOPs/q**: estimated forward FLOPs per question: the LLM's, 2·N·T + L·d·T·(T+1) with T = prompt + new − 1
-  tokens, N parameters, L layers, width d, plus what runs at answer time in the window modes (the embedder pass
-  over the question and passages that finds the windows) and in compressed (the projector, a reader adapter);
+  tokens, N parameters, L layers, width d, plus what runs at answer time: in every mode that retrieves, the
+  embedder over the question; in the window modes, the embedder pass over the question and passages and the
+  window scorer that find the windows; in compressed, the projector and a reader adapter;
   `metrics.json` has them by part (`gflops_by_part`; see `eval/flops.py`).
 - **TTFT / latency**: time to first token / to the full answer, from retrieval to end; in a batch these are the
   batch's. **q/s**: questions per second of wall time (retrieval included for retrieval modes).

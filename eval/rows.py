@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -74,12 +74,15 @@ def _timings(answer: Any, retrieval_share: float) -> dict[str, float]:
 
 
 def prediction_row(record: QARecord, mode: str, answer: Any, passages: Sequence[Any] | None, k: int,
-                   retrieval_share: float, costs: CostModel | None) -> dict[str, Any]:
-    """The JSON row for one question answered in one mode (see the module docstring)."""
+                   retrieval_share: float, costs: CostModel | None,
+                   query_tokens: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The JSON row for one question answered in one mode (see the module docstring); ``query_tokens``: what
+    retrieval embedded of each question, for a mode that retrieved."""
     texts = [h.text for h in passages] if passages else []
     prompt_tokens, new_tokens = int(answer.prompt_tokens), int(answer.new_tokens)
     parts = (costs.answer_flops(answer.mode, prompt_tokens, new_tokens, int(answer.context_tokens),
-                                getattr(answer, "embedder_lengths", ())) if costs else None)
+                                getattr(answer, "embedder_lengths", ()),
+                                (query_tokens or {}).get(record.question, 0)) if costs else None)
     return {
         "id": record.id,
         "question": record.question,

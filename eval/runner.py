@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from eval.environment import library_versions, machine_info, peak_memory_mb, reset_peak_memory
 from eval.errors import BenchmarkError
-from eval.flops import CostModel, cost_model
+from eval.flops import CostModel, cost_model, query_token_counts
 from eval.partial_run import PartialRun, merge_stats
 from eval.records import QARecord, records_fingerprint
 from eval.rows import check_same_passages, gold_hits, passages_fingerprint, prediction_row
@@ -210,17 +210,19 @@ def _answer_mode(rag: Any, mode: str, selected: list[QARecord], passages: list[l
 
 def _answer_modes(rag: Any, run_modes: list[str], selected: list[QARecord], hits: list[list[Any]] | None,
                   retrieval_s: float, k: int, costs: CostModel | None, generation: dict[str, Any],
-                  partial: PartialRun | None = None,
-                  checkpoint_batches: int = 8) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+                  partial: PartialRun | None = None, checkpoint_batches: int = 8,
+                  query_tokens: dict[str, int] | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Every mode's prediction rows and ``{mode: {wall_s, memory}}``; ``generation`` holds ``_run_mode``'s
-    keyword settings (batch_size, max_new_tokens, progress, warmup)."""
+    keyword settings (batch_size, max_new_tokens, progress, warmup); ``query_tokens`` what retrieval embedded of
+    each question (its FLOPs go to the modes that retrieve)."""
     rows: list[dict[str, Any]] = []
     stats: dict[str, dict[str, Any]] = {}
     for mode in run_modes:
         passages = _passages_for(mode, hits, selected)
         logger.info("Mode %s: %d questions", mode, len(selected))
         retrieval = retrieval_s if mode in RETRIEVAL_MODES else 0.0
-        row_args = {"k": k, "retrieval_share": retrieval / len(selected), "costs": costs}
+        row_args = {"k": k, "retrieval_share": retrieval / len(selected), "costs": costs,
+                    "query_tokens": (query_tokens or {}) if mode in RETRIEVAL_MODES else {}}
         mode_rows, stats[mode] = _answer_mode(rag, mode, selected, passages, row_args, generation, partial,
                                               checkpoint_batches)
         stats[mode]["wall_s"] += retrieval
@@ -260,8 +262,9 @@ def run_benchmark(rag: Any, records: Sequence[QARecord], modes: Sequence[str] = 
     plan = {**{key: v for key, v in settings.items() if key != "n_bootstrap"}, "rag": config["rag"],
             "selected": config["dataset"]["selected_fingerprint"]}
     partial = PartialRun.open(out_dir, plan) if out_dir is not None else None
+    query_tokens = query_token_counts(rag, [r.question for r in selected], costs) if hits is not None else {}
     rows, stats = _answer_modes(rag, run_modes, selected, hits, retrieval_s, k, costs, generation, partial,
-                                checkpoint_batches)
+                                checkpoint_batches, query_tokens)
     retrieval = (retrieval_summary(selected, hits, k, retrieval_s, passages_fingerprint(hits))
                  if hits is not None else None)
     result = BenchmarkResult(config=config, predictions=rows,

@@ -93,12 +93,23 @@ class Embedder:
         return self._finish(self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
                                               normalize_embeddings=True, convert_to_numpy=True))
 
+    @property
+    def query_prompt(self) -> str:
+        """Prompt the model prepends to search queries (e.g. ``"query: "``), ``""`` when none."""
+        prompts = getattr(self.model, "prompts", None) or {}
+        return prompts.get("query") or ""
+
+    def query_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens :meth:`encode_queries` runs the model over for each text (prompt and special tokens included)."""
+        prompt = self.query_prompt
+        ids = self.tokenizer([prompt + t for t in texts], truncation=True, max_length=self.max_seq_length)
+        return [len(row) for row in ids["input_ids"]]
+
     def encode_queries(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed search queries with the model's query prompt, if it has one: ``(n, d)`` float32, normalised."""
         encode_query = getattr(self.model, "encode_query", None)  # sentence-transformers >= 5
         if encode_query is None:
-            prompts = getattr(self.model, "prompts", None) or {}
-            return self._finish(self.model.encode(list(texts), prompt=prompts.get("query") or None,
+            return self._finish(self.model.encode(list(texts), prompt=self.query_prompt or None,
                                                   batch_size=batch_size, show_progress_bar=progress,
                                                   normalize_embeddings=True, convert_to_numpy=True))
         return self._finish(encode_query(list(texts), batch_size=batch_size, show_progress_bar=progress,

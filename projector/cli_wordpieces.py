@@ -60,6 +60,9 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--answer-windows", action="store_true",
                    help="a training question whose windows miss its answer reads a window around the answer in "
                         "place of its last window, instead of being dropped")
+    p.add_argument("--teacher-targets", choices=("right", "all"), default="",
+                   help="train on the LLM's own greedy answers from the windows as text instead of the gold span: "
+                        "where they hold a gold answer (right) or all of them (all); sequence-level distillation")
     p.add_argument("--align-epochs", type=int, default=8)
     p.add_argument("--align-vocabulary-weight", type=float, default=0.0,
                    help="reader_tokens: add this x the cross-entropy of each soft token's own token among the "
@@ -145,6 +148,7 @@ def _recipe_config(args: argparse.Namespace) -> WordpieceRecipeConfig:
         split_at_wordpieces=args.split_at_wordpieces, token_layers=args.token_layers,
         demo_passages=args.demo_passages, lexicon=args.lexicon, coverage_min_count=args.coverage, numbers=args.numbers,
         cloze=args.cloze, gold_passage=args.gold_passage, answer_windows=args.answer_windows,
+        teacher_targets=args.teacher_targets,
         k=args.k, window_width=args.window_width, init_from=args.init_from, reading_prompt=args.reading_prompt,
         closing_prompt=args.closing_prompt, answer_prompt=args.answer_prompt, merge_tokens=args.merge_tokens,
         reader_adapter=args.reader_adapter, adapter_targets=tuple(args.adapter_targets),

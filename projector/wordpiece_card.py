@@ -93,6 +93,9 @@ def wordpiece_card(config: ProjectorConfig) -> str:
            if recipe.get("gold_passage") else "")
         + (f", {t['questions']['train_answer_windows']:,} of them through a window around the answer in place of "
            "their last one (their own windows missed it)" if recipe.get("answer_windows") else "")
+        + (f"; the target of {t['questions']['train_teacher_targets']:,} of them is the frozen LLM's own greedy "
+           "answer from the windows as text, not the gold span (`--teacher-targets "
+           f"{recipe['teacher_targets']}`)" if recipe.get("teacher_targets") else "")
         + (f"; so do {t['questions']['cloze_with_answer_in_windows']:,} of {t['questions']['cloze']:,} cloze questions "
            "about bundled summaries not aligned on (a name, number or word blanked out of a sentence, answered by "
            "it), mixed in" if t["questions"].get("cloze") else "")
@@ -180,6 +183,7 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --cloze {recipe['cloze']}" if recipe.get("cloze") else "")
             + (" --gold-passage" if recipe.get("gold_passage") else "")
             + (" --answer-windows" if recipe.get("answer_windows") else "")
+            + (f" --teacher-targets {recipe['teacher_targets']}" if recipe.get("teacher_targets") else "")
             + (" --read-case" if config.read_case else "")
             + (" --split-at-wordpieces" if config.split_at_wordpieces else "")
             + f" --hidden {config.hidden} --steps {distill['steps']} --batch-size {distill['batch_size']} "

@@ -34,6 +34,7 @@ from projector.coverage import coverage_sentences, number_texts
 from projector.lexicon import lexicon_texts
 from projector.model import Projector
 from projector.reader_adapter import DEFAULT_TARGETS, reader_adapter_spec
+from projector.teacher_answers import TEACHER_TARGETS, cached_teacher_answers, with_teacher_targets
 from projector.window_distill import DistillConfig, WindowExample, distill, window_examples
 from projector.wordpiece_card import lineage_record, wordpiece_card
 from rag.persistence import CONFIG_FILE, WEIGHTS_FILE, jsonable
@@ -78,6 +79,9 @@ class WordpieceRecipeConfig:
     # training questions whose windows still miss the answer read a window around it instead of their last one
     # (projector.answer_windows)
     answer_windows: bool = False
+    # train on the text teacher's own greedy answers instead of the gold span: "right" (where they hold a gold
+    # answer) or "all" (projector.teacher_answers); "": the gold span
+    teacher_targets: str = ""
     k: int = 3
     window_width: int | None = None
     init_from: str | None = None  # a projector folder of the same encoding to continue from (alignment is skipped)
@@ -122,6 +126,8 @@ class WordpieceRecipeConfig:
         if (tuple(self.adapter_targets) != DEFAULT_TARGETS or self.adapter_dropout) and not self.reader_adapter:
             raise ValueError("--adapter-targets and --adapter-dropout set up the reader adapter: pass "
                              "--reader-adapter RANK with them")
+        if self.teacher_targets not in ("", *TEACHER_TARGETS):
+            raise ValueError(f"--teacher-targets {self.teacher_targets}: one of {TEACHER_TARGETS}")
         if not 0.0 <= self.adapter_dropout < 1.0:
             raise ValueError(f"--adapter-dropout {self.adapter_dropout}: a probability in [0, 1), e.g. 0.1")
 
@@ -193,6 +199,12 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
                                               progress=progress)
         logger.info("%s: %d of %d questions keep a gold answer in their windows (%d through an answer window)", name,
                     len(splits[name]), len(rs), sum(e.answer_window for e in splits[name]))
+    n_teacher = 0
+    if config.teacher_targets:
+        answers = cached_teacher_answers(llm, splits["train"], out / "teacher_answers.json",
+                                         config.distill.batch_size, progress)
+        splits["train"], n_teacher = with_teacher_targets(splits["train"], answers, config.teacher_targets)
+        logger.info("train: %d of %d targets are the text teacher's answers", n_teacher, len(splits["train"]))
     history = distill(projector, llm, splits["train"] + splits["cloze"],
                       splits["validation"][:config.distill.val_questions],
                       config.distill, out / "distill", progress, until)
@@ -204,6 +216,7 @@ def run_wordpiece_recipe(config: WordpieceRecipeConfig, out_dir: str | Path, pro
         "window": asdict(window.resolved(scorer is not None)),
         "questions": {"train": len(train), "train_with_answer_in_windows": len(splits["train"]),
                       "train_answer_windows": sum(e.answer_window for e in splits["train"]),
+                      "train_teacher_targets": n_teacher,
                       "validation": len(val), "cloze": len(cloze),
                       "cloze_with_answer_in_windows": len(splits["cloze"])},
         "history": history, "distill_environment": distill_environment(llm),

@@ -82,7 +82,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert projector.config.d_embed == projector_input_dim(load_embedder(str(tiny_embedder_dir)), layers)
     # the one long summary sentence gives one cloze question (k=2 over a one-passage index), and its windows hold it
     assert training["questions"] == {"train": 2, "train_with_answer_in_windows": 2, "train_answer_windows": 0,
-                                     "validation": 2,
+                                     "train_teacher_targets": 0, "validation": 2,
                                      "cloze": int(bool(cloze)), "cloze_with_answer_in_windows": int(bool(cloze))}
     assert len(training["alignment"]["history"]) == 2 and [h["step"] for h in training["history"]] == [1, 2]
     from projector.lexicon import lexicon_texts
@@ -112,12 +112,18 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     more_distill = DistillConfig(steps=1, batch_size=2, val_questions=2, lr=1e-2, warmup=1, reading_weight=reading,
                                  freeze_projector=bool(prompt), prompt_lr=0.02 if prompt else None,
                                  copy_bias=2.0 if reading else 0.0)
+    teacher = "all" if reading else ""
     more = run_wordpiece_recipe(
         WordpieceRecipeConfig(**{**vars(config), "init_from": str(final), "reading_prompt": prompt,
-                                 "distill": more_distill}),
+                                 "teacher_targets": teacher, "distill": more_distill}),
         tmp_path / "more", progress=False)
     assert not (tmp_path / "more" / "aligned").exists()
     card = (more / "README.md").read_text()
+    cached = tmp_path / "more" / "teacher_answers.json"
+    assert cached.exists() == bool(teacher)  # the teacher's answers, generated once for a resumed run to reuse
+    answered = sum(bool(a.strip()) for a in json.loads(cached.read_text())["answers"]) if teacher else 0
+    assert Projector.from_pretrained(more).config.training["questions"]["train_teacher_targets"] == answered
+    assert ("--teacher-targets all" in card) == ("own greedy answer from the windows as text" in card) == bool(teacher)
     # the card reproduces from scratch: the first projector's line into runs/<encoding>-1, then this run's from it
     first, own = _reproduce_block(card)[1::2]
     assert f"Continued from `{final}` (step 1 under Reproduce;" in card and f"# 1. {final}" in card
