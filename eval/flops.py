@@ -23,7 +23,7 @@ that retrieve or read passages through the embedder or the projector:
                     2·N_e·T + 2·L_e·d_e·T²   (bidirectional: every token sees all T; N_e without the
                     embedding tables, which are lookups)
     window scorer   its matmuls and convolutions over each passage's L wordpieces, paired with the question's Q
-                    (:func:`scorer_flops`; special tokens counted as read)
+                    (:func:`scorer_flops`; the embedder's special tokens, which it does not see, left out)
     projector       2·(its MLP's parameters) per MLP row (one row per soft token / tokens per row)
     reader adapter  2·(its parameters) per token the LLM processes while it is attached (rank-r deltas:
                     r·(d_in + d_out) multiply-adds per layer and token)
@@ -113,12 +113,14 @@ def scorer_flops(shape: ScorerShape, question_tokens: int, passage_tokens: Seque
 @dataclass(frozen=True)
 class CostModel:
     """The shapes an answer's FLOPs estimate needs; ``embedder``, ``scorer`` and ``projector`` are None where
-    unknown or not run."""
+    unknown or not run. ``special_tokens``: what the embedder's tokeniser adds to each sequence ([CLS], [SEP]),
+    read by the embedder but dropped before the window scorer."""
 
     llm: ModelShape
     embedder: ModelShape | None = None
     projector: ProjectorShape | None = None
     scorer: ScorerShape | None = None
+    special_tokens: int = 0
 
     def answer_flops(self, mode: str, prompt_tokens: int, new_tokens: int, context_tokens: int,
                      embedder_lengths: Sequence[int] = (), query_tokens: int = 0) -> dict[str, float]:
@@ -132,7 +134,8 @@ class CostModel:
         if embedder_lengths and self.embedder is not None:
             parts["embedder"] = encoder_flops(self.embedder, embedder_lengths)
         if len(embedder_lengths) > 1 and self.scorer is not None:
-            parts["window_scorer"] = scorer_flops(self.scorer, embedder_lengths[0], embedder_lengths[1:])
+            question, *passages = (max(n - self.special_tokens, 0) for n in embedder_lengths)
+            parts["window_scorer"] = scorer_flops(self.scorer, question, passages)
         p = self.projector
         if mode == "compressed" and p is not None:
             rows = max(context_tokens - p.prompt_tokens, 0) / p.tokens_per_row
@@ -144,7 +147,8 @@ class CostModel:
     def to_dict(self) -> dict[str, Any]:
         return {"llm": self.llm.to_dict(), "embedder": self.embedder.to_dict() if self.embedder else None,
                 "projector": self.projector.to_dict() if self.projector else None,
-                "window_scorer": self.scorer.to_dict() if self.scorer else None}
+                "window_scorer": self.scorer.to_dict() if self.scorer else None,
+                "embedder_special_tokens": self.special_tokens}
 
 
 def model_shape(llm: Any) -> ModelShape | None:
@@ -189,17 +193,19 @@ def cost_model(rag: Any, modes: Sequence[str]) -> CostModel | None:
     if llm is None:
         return None
     embedder = projector = scorer = None
+    special = 0
     try:
         if set(modes) - {"closed_book"}:
             embedder = embedder_shape(rag.embedder)
         if {"selected_text", "compressed"} & set(modes) and getattr(rag, "window_scorer", None) is not None:
             scorer = scorer_shape(rag.window_scorer)
+            special = int(rag.embedder.tokenizer.num_special_tokens_to_add(pair=False))
         if "compressed" in modes and getattr(rag, "projector", None) is not None:
             projector = projector_shape(rag.projector)
     except (AttributeError, TypeError, ValueError) as exc:
         logger.warning("Cannot read the embedder's, window scorer's or projector's size (%s); FLOPs estimates "
                        "leave them out.", exc)
-    return CostModel(llm=llm, embedder=embedder, projector=projector, scorer=scorer)
+    return CostModel(llm=llm, embedder=embedder, projector=projector, scorer=scorer, special_tokens=special)
 
 
 def scorer_shape(scorer: Any) -> ScorerShape:

@@ -49,6 +49,10 @@ def test_each_mode_pays_for_what_runs_at_answer_time() -> None:
     assert scored.answer_flops("selected_text", 20, 3, 9, [4, 6, 7], query_tokens=5) == {
         "llm": llm, "retrieval": encoder_flops(EMBEDDER, [5]), "embedder": encoder_flops(EMBEDDER, [4, 6, 7]),
         "window_scorer": scorer_flops(SCORER, 4, [6, 7])}
+    # the scorer sees wordpieces only: the embedder's special tokens come off every sequence it reads
+    special = CostModel(llm=LLM, embedder=EMBEDDER, scorer=SCORER, special_tokens=2)
+    assert special.answer_flops("selected_text", 20, 3, 9, [4, 6, 7])["window_scorer"] == \
+        scorer_flops(SCORER, 2, [4, 5])
     stored = CostModel(llm=LLM, projector=ProjectorShape(mlp_params=7, tokens_per_row=2, prompt_tokens=0,
                                                          adapter_params=0))
     assert stored.answer_flops("compressed", 20, 3, 8) == {"llm": llm, "projector": 2 * 7 * 4}
@@ -114,7 +118,7 @@ def test_a_benchmark_adds_up_the_parts_of_each_answer(tiny_index: Any, tiny_reco
     from projector.reader_adapter import reader_adapter_spec
     from rag import RAG
     from rag.selection import WindowConfig
-    from rag.token_states import embedder_lengths
+    from rag.token_states import embedder_lengths, token_states
     from rag.window_scorer import WindowScorer, WindowScorerConfig
 
     llm, embedder = make_tiny_llm("llama"), tiny_index.embedder
@@ -140,8 +144,10 @@ def test_a_benchmark_adds_up_the_parts_of_each_answer(tiny_index: Any, tiny_reco
         lengths = embedder_lengths(embedder, [text_row["question"]] + [h.text for h in hits])
         assert text_row["flops_parts"]["embedder"] == soft_row["flops_parts"]["embedder"] == \
             encoder_flops(shape, lengths)
+        # the scorer reads the wordpieces token_states hands it, special tokens dropped
+        pieces = [len(s.tokens) for s in token_states(embedder, [text_row["question"]] + [h.text for h in hits])]
         assert text_row["flops_parts"]["window_scorer"] == soft_row["flops_parts"]["window_scorer"] == \
-            scorer_flops(scorer_shape(scorer), lengths[0], lengths[1:])
+            scorer_flops(scorer_shape(scorer), pieces[0], pieces[1:])
         # and both embedded the question once to retrieve, as closed book did not
         query = encoder_flops(shape, embedder.query_lengths([text_row["question"]]))
         assert text_row["flops_parts"]["retrieval"] == soft_row["flops_parts"]["retrieval"] == query
