@@ -105,6 +105,13 @@ class ProjectorConfig(JsonConfig):
         return self.reading_prompt - self.closing_prompt - self.answer_prompt
 
     @property
+    def trained_copy_bias(self) -> float:
+        """The copy bias its distillation added to the answer logits (``train-wordpieces --copy-bias``; 0: none),
+        the bias it was trained to answer with."""
+        distill = self.training.get("recipe", {}).get("distill", {})
+        return float(distill.get("copy_bias") or 0.0)
+
+    @property
     def reads_wordpieces(self) -> bool:
         """True when the projector maps selected windows' wordpiece states (not stored memory vectors)."""
         return self.memory_encoding in WINDOW_ENCODINGS

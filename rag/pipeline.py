@@ -58,14 +58,14 @@ class RAG:
         self._embedder = embedder
         if isinstance(projector, (str, Path)):
             projector = Projector.from_pretrained(projector)
-        self.projector: Projector | None = None
-        if projector is not None:
-            self.set_projector(projector)
-        self.max_new_tokens = max_new_tokens
         if not copy_bias >= 0:  # also refuses nan
             raise ValueError(f"copy_bias={copy_bias} is not a logit bonus >= 0 (a negative one steers answers away "
                              "from the context); pass 0 (off) or a positive logit bonus such as 2.0")
         self.copy_bias = copy_bias
+        self.projector: Projector | None = None
+        if projector is not None:
+            self.set_projector(projector)
+        self.max_new_tokens = max_new_tokens
         self.window = window or WindowConfig()
         self.window_scorer: WindowScorer | None = None
         if window_scorer is not None:
@@ -114,6 +114,11 @@ class RAG:
             dim = emb.dim if parse_encoding(encoding).kind == "pooled" else emb.token_dim
             projector.check_compatible(emb.id, dim, self.llm.id, self.llm.hidden_size)
         self.projector = projector.to(self.llm.device).eval()
+        trained = projector.config.trained_copy_bias
+        if trained and trained != self.copy_bias:  # a bias-trained projector answers as trained only with it
+            logger.warning("This projector was trained to answer with copy_bias=%g and this RAG answers with %g: "
+                           "pass copy_bias=%g (--copy-bias) to answer as it was trained.",
+                           trained, self.copy_bias, trained)
 
     def set_window_scorer(self, scorer: WindowScorer | str | Path) -> None:
         """Let ``selected_text`` cut passages with a trained scorer (checked against the embedder in use)."""

@@ -1,3 +1,6 @@
+import dataclasses
+import logging
+
 import pytest
 import torch
 from tiny_llm import make_tiny_llm
@@ -90,3 +93,19 @@ def test_the_copy_bias_changes_answers_and_nothing_without_it(tiny_rag_factory):
             tiny_rag_factory(copy_bias=bad)
     closed = biased.build_prompts(QUESTIONS, [[], []], "closed_book")
     assert biased.logits_processors(closed, "closed_book") == []  # no context, nothing to copy
+
+
+def test_a_projector_trained_with_a_copy_bias_warns_when_answering_without_it(tiny_rag_factory, caplog):
+    rag = tiny_rag_factory()
+    trained = Projector(dataclasses.replace(rag.projector.config,
+                                            training={"recipe": {"distill": {"copy_bias": 2.0}}}))
+    assert trained.config.trained_copy_bias == 2.0 and rag.projector.config.trained_copy_bias == 0.0
+    for bias, warned in [(0.0, True), (1.0, True), (2.0, False)]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rag.pipeline"):
+            RAG(index=rag.index, llm=rag.llm, projector=trained, copy_bias=bias, window=WindowConfig(width=4))
+        assert ("copy_bias=2 (--copy-bias)" in caplog.text) is warned
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rag.pipeline"):  # opting in to the bias with any projector: silent
+        RAG(index=rag.index, llm=rag.llm, projector=rag.projector, copy_bias=2.0, window=WindowConfig(width=4))
+    assert "trained to answer" not in caplog.text
