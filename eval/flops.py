@@ -18,7 +18,10 @@ An answer's FLOPs (:meth:`CostModel.answer_flops`) add, beside the LLM, what run
 that retrieve or read passages through the embedder or the projector:
 
     retrieval       the embedder over the question (with its query prompt), in every mode that retrieves: the
-                    encoder formula below over one sequence (the vector search itself is not counted)
+                    encoder formula below over one sequence
+    search          the vector search, where the index is exhaustive (``Flat``): 2·rows·d, one inner product
+                    per stored vector (``indexer.faiss_store.exact_search_flops``); an approximate index's
+                    (HNSW, IVF) depends on its graph or lists and is left out
     embedder        Σ over the sequences it reads (the question and each passage, after truncation) of
                     2·N_e·T + 2·L_e·d_e·T²   (bidirectional: every token sees all T; N_e without the
                     embedding tables, which are lookups)
@@ -28,7 +31,7 @@ that retrieve or read passages through the embedder or the projector:
     reader adapter  2·(its parameters) per token the LLM processes while it is attached (rank-r deltas:
                     r·(d_in + d_out) multiply-adds per layer and token)
 
-Not counted: the vector search, the copy bias (one addition over the vocabulary's logits per generated token:
+Not counted: an approximate index's search, the copy bias (one addition over the vocabulary's logits per generated token:
 ~5·10⁴ FLOPs against the bundled LLM's ~2.7·10⁸ per token, under 0.02%) and, for a stored-memory projector
 (``pooled``, ``segments:m``), embedding a passage that is not in the index (the oracle's gold passage) on the fly.
 """
@@ -114,23 +117,27 @@ def scorer_flops(shape: ScorerShape, question_tokens: int, passage_tokens: Seque
 class CostModel:
     """The shapes an answer's FLOPs estimate needs; ``embedder``, ``scorer`` and ``projector`` are None where
     unknown or not run. ``special_tokens``: what the embedder's tokeniser adds to each sequence ([CLS], [SEP]),
-    read by the embedder but dropped before the window scorer."""
+    read by the embedder but dropped before the window scorer. ``search``: FLOPs of one query's vector search
+    (0: not known, an approximate index)."""
 
     llm: ModelShape
     embedder: ModelShape | None = None
     projector: ProjectorShape | None = None
     scorer: ScorerShape | None = None
     special_tokens: int = 0
+    search: float = 0.0
 
     def answer_flops(self, mode: str, prompt_tokens: int, new_tokens: int, context_tokens: int,
                      embedder_lengths: Sequence[int] = (), query_tokens: int = 0) -> dict[str, float]:
-        """FLOPs by part (``llm``, ``retrieval``, ``embedder``, ``window_scorer``, ``projector``,
+        """FLOPs by part (``llm``, ``retrieval``, ``search``, ``embedder``, ``window_scorer``, ``projector``,
         ``reader_adapter``; parts that did not run are left out) of one answer in ``mode`` (a ``rag.RAG`` mode:
         ``compressed`` for the oracle's too). ``embedder_lengths``: the question's and each passage's tokens the
         embedder read to find windows; ``query_tokens``: the question's as retrieval embedded it (0: no retrieval)."""
         parts = {"llm": llm_flops(self.llm, prompt_tokens, new_tokens)}
         if query_tokens and self.embedder is not None:
             parts["retrieval"] = encoder_flops(self.embedder, [query_tokens])
+        if query_tokens and self.search:
+            parts["search"] = self.search
         if embedder_lengths and self.embedder is not None:
             parts["embedder"] = encoder_flops(self.embedder, embedder_lengths)
         if len(embedder_lengths) > 1 and self.scorer is not None:
@@ -148,7 +155,7 @@ class CostModel:
         return {"llm": self.llm.to_dict(), "embedder": self.embedder.to_dict() if self.embedder else None,
                 "projector": self.projector.to_dict() if self.projector else None,
                 "window_scorer": self.scorer.to_dict() if self.scorer else None,
-                "embedder_special_tokens": self.special_tokens}
+                "embedder_special_tokens": self.special_tokens, "search": self.search}
 
 
 def model_shape(llm: Any) -> ModelShape | None:
@@ -193,10 +200,11 @@ def cost_model(rag: Any, modes: Sequence[str]) -> CostModel | None:
     if llm is None:
         return None
     embedder = projector = scorer = None
-    special = 0
+    special, search = 0, 0.0
     try:
         if set(modes) - {"closed_book"}:
             embedder = embedder_shape(rag.embedder)
+            search = (rag.index.search_flops if getattr(rag, "index", None) is not None else None) or 0.0
         if {"selected_text", "compressed"} & set(modes) and getattr(rag, "window_scorer", None) is not None:
             scorer = scorer_shape(rag.window_scorer)
             special = int(rag.embedder.tokenizer.num_special_tokens_to_add(pair=False))
@@ -205,7 +213,8 @@ def cost_model(rag: Any, modes: Sequence[str]) -> CostModel | None:
     except (AttributeError, TypeError, ValueError) as exc:
         logger.warning("Cannot read the embedder's, window scorer's or projector's size (%s); FLOPs estimates "
                        "leave them out.", exc)
-    return CostModel(llm=llm, embedder=embedder, projector=projector, scorer=scorer, special_tokens=special)
+    return CostModel(llm=llm, embedder=embedder, projector=projector, scorer=scorer, special_tokens=special,
+                     search=search)
 
 
 def scorer_shape(scorer: Any) -> ScorerShape:

@@ -108,6 +108,16 @@ def ensure_ef_search(index: faiss.Index, k: int) -> None:
         hnsw.hnsw.efSearch = k
 
 
+def exact_search_flops(index: faiss.Index) -> float | None:
+    """FLOPs of one query's search over an exhaustive (``Flat``) index: one ``d``-dimensional inner product
+    per stored vector, ``2·ntotal·d`` (the top-k selection's comparisons left out). None for an approximate
+    index, whose cost depends on its lists or graph and the search parameters."""
+    flat = (faiss.IndexFlat,) + ((faiss.GpuIndexFlat,) if hasattr(faiss, "GpuIndexFlat") else ())
+    if not isinstance(index, flat):
+        return None
+    return 2.0 * index.ntotal * index.d
+
+
 def maybe_to_gpu(index: faiss.Index) -> faiss.Index:
     """A GPU copy of ``index`` for searching when FAISS sees a GPU; the CPU index otherwise (or if unsupported)."""
     if faiss.get_num_gpus() <= 0 or not hasattr(faiss, "index_cpu_to_all_gpus"):

@@ -119,6 +119,11 @@ class Index:
             self._embedder = embedder
         return self._embedder
 
+    @property
+    def search_flops(self) -> float | None:
+        """FLOPs of one query's vector search when it is exhaustive (``Flat``); None for approximate indexes."""
+        return faiss_store.exact_search_flops(self._faiss)
+
     def embed_queries(self, queries: str | Sequence[str]) -> np.ndarray:
         """Query embeddings ``(n, d)`` float32, L2-normalised. Empty queries raise ``InvalidQuestionError``."""
         queries = _as_query_list(queries)

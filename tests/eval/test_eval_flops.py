@@ -49,6 +49,10 @@ def test_each_mode_pays_for_what_runs_at_answer_time() -> None:
     assert scored.answer_flops("selected_text", 20, 3, 9, [4, 6, 7], query_tokens=5) == {
         "llm": llm, "retrieval": encoder_flops(EMBEDDER, [5]), "embedder": encoder_flops(EMBEDDER, [4, 6, 7]),
         "window_scorer": scorer_flops(SCORER, 4, [6, 7])}
+    # an exhaustive index's search is paid once per retrieving answer, with the query's embedding
+    searched = CostModel(llm=LLM, embedder=EMBEDDER, search=64.0)
+    assert searched.answer_flops("full_text", 20, 3, 9, query_tokens=5)["search"] == 64.0
+    assert "search" not in searched.answer_flops("closed_book", 20, 3, 0)
     # the scorer sees wordpieces only: the embedder's special tokens come off every sequence it reads
     special = CostModel(llm=LLM, embedder=EMBEDDER, scorer=SCORER, special_tokens=2)
     assert special.answer_flops("selected_text", 20, 3, 9, [4, 6, 7])["window_scorer"] == \
@@ -152,5 +156,8 @@ def test_a_benchmark_adds_up_the_parts_of_each_answer(tiny_index: Any, tiny_reco
         query = encoder_flops(shape, embedder.query_lengths([text_row["question"]]))
         assert text_row["flops_parts"]["retrieval"] == soft_row["flops_parts"]["retrieval"] == query
         assert soft_row["flops_parts"]["projector"] > 0 and soft_row["flops_parts"]["reader_adapter"] > 0
+        # the tiny index is Flat: every stored vector's inner product with the query
+        assert text_row["flops_parts"]["search"] == soft_row["flops_parts"]["search"] == \
+            2.0 * len(tiny_index) * tiny_index.manifest.embedder.dim
     parts = result.metrics["modes"]["compressed"]["gflops_by_part"]
-    assert set(parts) == {"llm", "retrieval", "embedder", "window_scorer", "projector", "reader_adapter"}
+    assert set(parts) == {"llm", "retrieval", "search", "embedder", "window_scorer", "projector", "reader_adapter"}

@@ -52,6 +52,11 @@ def test_search_embeddings_and_embed_queries(tiny_index) -> None:
         tiny_index.search_embeddings(np.zeros((1, 7), dtype=np.float32))
 
 
+def test_a_flat_search_costs_one_inner_product_per_stored_vector(tiny_index) -> None:
+    assert Index.load(tiny_index.dir).search_flops == tiny_index.search_flops == \
+        2.0 * len(tiny_index) * tiny_index.manifest.embedder.dim > 0
+
+
 def test_k_is_clamped_and_validated(tiny_index, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="indexer.index"):
         hits = tiny_index.search("Lake Vimmer", k=10_000)[0]
@@ -108,6 +113,7 @@ def test_other_factories_build_and_search(tmp_path, tiny_corpus_records, build_t
     if "PQ" not in factory:  # PQ codes are lossy: on near-identical random-model vectors top-1 is noise
         assert [hits[0].id for hits in results] == [f"{r['id']}#0" for r in tiny_corpus_records[:10]]
     assert Index.load(index.dir).manifest.factory == factory
+    assert index.search_flops is None  # an approximate search's cost is not a function of the rows alone
 
 
 def test_bad_factory_fails_before_encoding(tmp_path, tiny_corpus_records, build_tiny_index) -> None:
