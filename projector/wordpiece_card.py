@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from projector.config import ProjectorConfig
-from projector.reader_adapter import DEFAULT_TARGETS, target_names
+from projector.reader_adapter import target_names
+from projector.wordpiece_command import reproduce_command
 from rag.token_states import ALL_LAYERS
 
 
@@ -161,54 +162,6 @@ def _step_out(config: ProjectorConfig, step: int) -> str:
 def _last_step_final(config: ProjectorConfig, steps: list[dict]) -> str | None:
     """Where the last recorded step's projector lands, for the next step's ``--init-from`` (None: no steps)."""
     return _step_out(config, len(steps)) + "/final" if steps else None
-
-
-def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from: str | None = None) -> str:
-    """The ``squeezerag train-wordpieces`` line that reproduces this run into ``out`` (default
-    ``runs/<encoding>``), starting from ``init_from`` (default: the recorded ``--init-from``). A continued run
-    skips alignment, so its alignment flags are left out: they would be ignored."""
-    recipe = config.training["recipe"]
-    align, distill = recipe["align"], recipe["distill"]
-    weight = align.get("vocabulary_weight", 0.0)
-    continued = init_from or recipe.get("init_from")
-    alignment = "" if continued else (
-        f" --align-epochs {align['epochs']}"
-        + (f" --align-vocabulary-weight {weight} --align-temperature {align['temperature']}" if weight else "")
-        + (" --lexicon" if recipe.get("lexicon") else "")
-        + (f" --coverage {recipe['coverage_min_count']}" if recipe.get("coverage_min_count") else "")
-        + (" --numbers" if recipe.get("numbers") else ""))
-    return (f"squeezerag train-wordpieces --out {out or 'runs/' + config.memory_encoding} "
-            f"--encoding {config.memory_encoding}"
-            + alignment + f" --token-layers {config.token_layers} --demo-passages {recipe['demo_passages']}"
-            + (f" --cloze {recipe['cloze']}" if recipe.get("cloze") else "")
-            + (" --gold-passage" if recipe.get("gold_passage") else "")
-            + (" --answer-windows" if recipe.get("answer_windows") else "")
-            + (f" --teacher-targets {recipe['teacher_targets']}" if recipe.get("teacher_targets") else "")
-            + (" --read-case" if config.read_case else "")
-            + (" --split-at-wordpieces" if config.split_at_wordpieces else "")
-            + f" --hidden {config.hidden} --steps {distill['steps']} --batch-size {distill['batch_size']} "
-            f"--lr {distill['lr']}"
-            + (f" --reading-weight {distill['reading_weight']}" if distill.get("reading_weight") else "")
-            + (f" --copy-bias {distill['copy_bias']}" if distill.get("copy_bias") else "")
-            + (f" --init-from {continued}" if continued else "")
-            + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
-            + (f" --closing-prompt {config.closing_prompt}" if config.closing_prompt else "")
-            + (f" --answer-prompt {config.answer_prompt}" if config.answer_prompt else "")
-            + (f" --merge-tokens {config.merge_tokens}" if config.merge_tokens > 1 else "")
-            + (" --freeze-projector" if distill.get("freeze_projector") else "")
-            + (f" --prompt-lr {distill['prompt_lr']}" if distill.get("prompt_lr") is not None else "")
-            + (f" --reader-adapter {config.reader_adapter['rank']}" if config.reader_adapter else "")
-            + _adapter_targets_flag(config)
-            + (f" --adapter-dropout {config.reader_adapter['dropout']:g}" if config.reader_adapter.get("dropout")
-               else "")
-            + (f" --adapter-lr {distill['adapter_lr']}" if distill.get("adapter_lr") is not None else "")
-            + (f" --seed {distill['seed']}" if distill.get("seed") else ""))  # one --seed sets both stages' seeds
-
-
-def _adapter_targets_flag(config: ProjectorConfig) -> str:
-    """``--adapter-targets ...`` when the adapter tunes other layers than the default (attention's four)."""
-    targets = target_names(config.reader_adapter.get("modules", {}))
-    return f" --adapter-targets {' '.join(targets)}" if targets and targets != sorted(DEFAULT_TARGETS) else ""
 
 
 def _prompt_layout(config: ProjectorConfig) -> str:

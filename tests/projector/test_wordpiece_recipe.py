@@ -1,5 +1,6 @@
 import json
-from dataclasses import replace
+import shlex
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -32,6 +33,30 @@ def _squad_file(path):
 def _reproduce_block(card: str) -> list[str]:
     """The lines of the model card's Reproduce code block."""
     return card.split("## Reproduce")[1].split("```bash\n")[1].split("\n```")[0].splitlines()
+
+
+# what no train-wordpieces flag sets (fixed defaults, and settings that change what is logged, not the weights)
+NOT_ON_THE_COMMAND_LINE = {"align": ("batch_size", "lr", "weight_decay"),
+                           "distill": ("weight_decay", "warmup", "temperature", "top_k", "grad_clip",
+                                       "checkpoint_every", "val_questions", "val_accuracy")}
+
+
+def _assert_reproduces(command: str, config: WordpieceRecipeConfig) -> None:
+    """The card's command, parsed by the CLI, sets up the run it was written for (where it starts from aside)."""
+    from projector.cli_wordpieces import _recipe_config
+    from rag.cli import build_parser
+
+    parsed = _recipe_config(build_parser().parse_args(shlex.split(command)[1:]))
+    assert (parsed.init_from is None) == (config.init_from is None)
+    got, want = asdict(parsed), asdict(config)
+    for d in (got, want):
+        d["init_from"], d["adapter_targets"] = None, sorted(d["adapter_targets"])
+        if config.init_from:  # a continued run skips alignment, and its card leaves the alignment flags out
+            d["align"] = {}
+        for part, names in NOT_ON_THE_COMMAND_LINE.items():
+            for name in names:
+                d[part].pop(name, None)
+    assert got == want
 
 
 def _distill_tables(card: str) -> list[str]:
@@ -128,6 +153,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     first, own = _reproduce_block(card)[1::2]
     assert f"Continued from `{final}` (step 1 under Reproduce;" in card and f"# 1. {final}" in card
     assert "--init-from" not in first
+    _assert_reproduces(first, config)
     assert f"--out runs/{encoding}-1 " in first and f"--out runs/{encoding} " in own
     assert f"--init-from runs/{encoding}-1/final" in own
     # ... and shows the first projector's distillation curve under this run's, as that projector's card did
@@ -145,15 +171,12 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert changed and (changed == {"reading_prompt"}) == bool(prompt)
     if prompt:  # continuing a projector that has a prompt trains that prompt further (here with its last row moved
         # after the windows, and the projector widened to merge two tokens per soft token), and the card says so
-        again = run_wordpiece_recipe(WordpieceRecipeConfig(**{**vars(config), "init_from": str(more),
-                                                              "reading_prompt": prompt, "closing_prompt": 1,
-                                                              "merge_tokens": 2, "reader_adapter": 2,
-                                                              "adapter_targets": ("q_proj", "down_proj"),
-                                                              "adapter_dropout": 0.1,
-                                                              "distill": replace(more_distill, seed=2,
-                                                                                 freeze_projector=False,
-                                                                                 adapter_lr=0.05)}),
-                                     tmp_path / "again", progress=False)
+        again_config = WordpieceRecipeConfig(**{**vars(config), "init_from": str(more), "reading_prompt": prompt,
+                                                "closing_prompt": 1, "merge_tokens": 2, "reader_adapter": 2,
+                                                "adapter_targets": ("q_proj", "down_proj"), "adapter_dropout": 0.1,
+                                                "distill": replace(more_distill, seed=2, freeze_projector=False,
+                                                                   adapter_lr=0.05, kl_weight=0.5)})
+        again = run_wordpiece_recipe(again_config, tmp_path / "again", progress=False)
         loaded = Projector.from_pretrained(again)
         assert loaded.config.merge_tokens == 2 and loaded.config.reader_adapter["rank"] == 2
         assert any(d.up.weight.abs().sum() > 0 for d in loaded.reader_adapter.deltas.values())  # it trained
@@ -169,6 +192,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         assert "-2/final" in steps[5] and f"--reading-prompt {prompt} --closing-prompt 1" in steps[5]
         assert "--closing-prompt" not in steps[3] and "(1 before the first window, 1 after the last)" in card
         assert steps[5].endswith(" --seed 2") and "--seed" not in steps[3]  # a seed other than 0 is part of the run
+        assert "--kl-weight 0.5" in steps[5] and "--kl-weight" not in steps[3]  # xRAG's 2 unless set
+        _assert_reproduces(steps[5], again_config)
         assert _distill_tables(card)[1:] == _distill_tables((more / "README.md").read_text())
         assert card.index("Step 2 under Reproduce") < card.index("Step 1 under Reproduce")
 
