@@ -43,7 +43,7 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
                if distill.get("kl_weight", DistillConfig.kl_weight) != DistillConfig.kl_weight else "")
             + (f" --reading-weight {distill['reading_weight']}" if distill.get("reading_weight") else "")
             + (f" --copy-bias {distill['copy_bias']}" if distill.get("copy_bias") else "")
-            + (f" --init-from {continued}" if continued else "")
+            + (f" --init-from {shlex.quote(continued)}" if continued else "")
             + (f" --reading-prompt {config.reading_prompt}" if config.reading_prompt else "")
             + (f" --closing-prompt {config.closing_prompt}" if config.closing_prompt else "")
             + (f" --answer-prompt {config.answer_prompt}" if config.answer_prompt else "")
@@ -58,7 +58,7 @@ def reproduce_command(config: ProjectorConfig, out: str | None = None, init_from
             + (f" --seed {distill['seed']}" if distill.get("seed") else ""))  # one --seed sets both stages' seeds
 
 
-def _recipe_default(name: str):
+def _recipe_default(name: str) -> object:
     """The default of one ``WordpieceRecipeConfig`` field (imported here: the recipe imports the card)."""
     from projector.wordpiece_recipe import WordpieceRecipeConfig
 
