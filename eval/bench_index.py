@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.cli import configure_logging
+
 if TYPE_CHECKING:
     from indexer import Chunker
 
@@ -209,11 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or logs, just the table")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    if args.quiet:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # "Loading weights" bars
+    configure_logging(args.quiet, fmt="%(message)s")
     result = run_bench(args.passages, args.batch_size, args.rounds, tuple(args.sizes),
                        queries=args.queries, progress=not args.quiet)
     print(format_result(result))

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.cli import configure_logging
 from rag.cli_copy_bias import add_copy_bias_arg
 from rag.cli_window_args import add_window_args
 
@@ -206,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="squeezerag")
     add_bench_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.quiet, fmt="%(levelname)s %(name)s: %(message)s")
     return args.func(args)
 
 

@@ -18,13 +18,17 @@ from rag.cli_copy_bias import add_copy_bias_arg
 from rag.cli_window_args import add_window_args
 
 
-def _configure(args: argparse.Namespace) -> None:
-    quiet = getattr(args, "quiet", False)
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+def configure_logging(quiet: bool, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:
+    """Log at INFO (WARNING with ``quiet``) and keep third-party libraries to their warnings. ``quiet`` also turns
+    off transformers' own "Loading weights" bars, which ignore the logging level; our bars follow ``progress``."""
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format=fmt, datefmt="%H:%M:%S")
     for noisy in ("httpx", "sentence_transformers", "transformers", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 def _add_index_commands(sub) -> None:
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.errors import SqueezeRagError
 
     args = build_parser().parse_args(argv)
-    _configure(args)
+    configure_logging(getattr(args, "quiet", False))
     try:
         return int(args.func(args) or 0)
     except (SqueezeRagError, FileExistsError, FileNotFoundError) as err:

@@ -25,3 +25,16 @@ def test_index_build_info_and_bad_line(tmp_path, tiny_embedder_dir, capsys):
     err = capsys.readouterr().err
     assert "bad.jsonl line 2" in err and "--skip-bad" in err
     assert not (tmp_path / "idx2").exists()
+
+
+def test_quiet_turns_off_transformers_loading_bars():
+    from transformers.utils import logging as hf_logging
+
+    from rag.cli import configure_logging
+
+    hf_logging.enable_progress_bar()
+    try:
+        configure_logging(quiet=True)
+        assert not hf_logging.is_progress_bar_enabled()  # the "Loading weights" bars printed under --quiet
+    finally:
+        hf_logging.enable_progress_bar()
