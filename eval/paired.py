@@ -79,9 +79,11 @@ def by_answer_kind(a: dict[str, dict], b: dict[str, dict]) -> dict[str, tuple[di
 
 
 def format_difference(d: PairedDifference) -> str:
-    return (f"{d.score}: {d.a:.3f} -> {d.b:.3f} on {d.n} questions, difference {d.difference:+.3f} "
-            f"(95% interval {d.interval[0]:+.3f} to {d.interval[1]:+.3f}); right only in a: {d.only_a}, "
-            f"only in b: {d.only_b}")
+    """One line per score; the right-only counts (accuracy flips) go on the accuracy line alone, since they do
+    not depend on the score."""
+    line = (f"{d.score}: {d.a:.3f} -> {d.b:.3f} on {d.n} questions, difference {d.difference:+.3f} "
+            f"(95% interval {d.interval[0]:+.3f} to {d.interval[1]:+.3f})")
+    return line + (f"; right only in a: {d.only_a}, only in b: {d.only_b}" if d.score == "accuracy" else "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,9 @@ def test_unshared_arms_are_refused_and_the_cli_prints_b_minus_a(tmp_path, capsys
     a = _run(tmp_path / "a", {"compressed": [1, 0]})
     with pytest.raises(ValueError, match="share no question id"):
         paired_difference(load_arm(f"compressed@{a}")[1], {"other": {"accuracy": 1.0}})
-    assert main([f"x=compressed@{a}", f"y=compressed@{a}", "--scores", "accuracy"]) == 0
-    assert "y - x" in capsys.readouterr().out
+    assert main([f"x=compressed@{a}", f"y=compressed@{a}", "--scores", "accuracy", "f1"]) == 0
+    out = capsys.readouterr().out
+    assert "y - x" in out and out.count("right only") == 1  # the accuracy flips, not repeated under F1
 
 
 def test_runs_over_different_questions_pool_into_one_arm_and_a_shared_id_is_refused(tmp_path, capsys):
