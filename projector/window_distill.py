@@ -126,16 +126,13 @@ def window_examples(embedder: Any, scorer: WindowScorer | None, records: Sequenc
 def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExample],
                  config: DistillConfig) -> tuple[torch.Tensor, dict]:
     """NLL + ``kl_weight`` x KL(text teacher || soft student) on the answer tokens of ``examples`` (both read with
-    the copy bias ``config.copy_bias``, if any)."""
-    teacher = P.assemble(llm, [P.encode_prompt(llm, P.qa_message(e.question, [w.text for w in e.windows]),
-                                               target=e.answer) for e in examples], with_labels=True)
-    n_keep = int((teacher.labels != -100).sum(1).max())
-    copied = copy_token_ids(llm, examples) if config.copy_bias else []
-    with torch.no_grad():
-        teacher_logits = with_copy_bias(target_logits(llm, teacher, n_keep), copied, config.copy_bias)
-        top = torch.log_softmax(teacher_logits, dim=-1).topk(config.top_k, dim=-1)
+    the copy bias ``config.copy_bias``, if any). With ``kl_weight`` 0 a projector in training mode skips the
+    teacher (a quarter of a step's compute) and reports no ``kl``; in eval mode the KL is always measured."""
     prompts, soft = student_prompts(llm, projector, examples, with_answer=True)
     student = P.assemble(llm, prompts, soft, with_labels=True)
+    n_keep = int((student.labels != -100).sum(1).max())  # the answer's tokens, the same in the teacher's prompt
+    copied = copy_token_ids(llm, examples) if config.copy_bias else []
+    top = teacher_top_k(llm, examples, n_keep, copied, config) if config.kl_weight or not projector.training else None
     # one student forward serves both losses: the answer's logits are the last n_keep of the reading span's
     skip = projector.config.opening_prompt  # the reading loss starts at the first window token
     n_read = max(reading_span(prompts, skip), n_keep) if config.reading_weight else n_keep
@@ -143,10 +140,12 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
         read_logits = target_logits(llm, student, n_read)
     logits = with_copy_bias(read_logits[:, -n_keep:], copied, config.copy_bias)
     mask, ids = target_mask_and_ids(student, n_keep)
-    loss_nll = nll(logits, ids, mask)
-    loss_kl = kl_top_k(logits, top.indices, top.values, mask, config.temperature)
-    loss = loss_nll + config.kl_weight * loss_kl
-    parts = {"nll": loss_nll.item(), "kl": loss_kl.item()}
+    loss = loss_nll = nll(logits, ids, mask)
+    parts = {"nll": loss_nll.item()}
+    if top is not None:
+        loss_kl = kl_top_k(logits, top.indices, top.values, mask, config.temperature)
+        loss = loss + config.kl_weight * loss_kl
+        parts["kl"] = loss_kl.item()
     if config.reading_weight:
         with torch.no_grad():  # the twin is read outside projector.reading: by the LLM as loaded, no adapter
             exact = [exact_twin_tokens(llm, projector, e.windows) for e in examples]
@@ -156,6 +155,17 @@ def distill_loss(llm: LLM, projector: Projector, examples: Sequence[WindowExampl
         loss = loss + config.reading_weight * loss_read
         parts["reading"] = loss_read.item()
     return loss, {"loss": loss.item(), **parts}
+
+
+@torch.no_grad()
+def teacher_top_k(llm: LLM, examples: Sequence[WindowExample], n_keep: int, copied: list[set[int]],
+                  config: DistillConfig) -> torch.return_types.topk:
+    """The text teacher's top-``config.top_k`` log-probs on the last ``n_keep`` target positions of ``examples``
+    (the windows as text, gold answer as target), each ``(batch, n_keep, top_k)``."""
+    teacher = P.assemble(llm, [P.encode_prompt(llm, P.qa_message(e.question, [w.text for w in e.windows]),
+                                               target=e.answer) for e in examples], with_labels=True)
+    logits = with_copy_bias(target_logits(llm, teacher, n_keep), copied, config.copy_bias)
+    return torch.log_softmax(logits, dim=-1).topk(config.top_k, dim=-1)
 
 
 def student_prompts(llm: LLM, projector: Projector, examples: Sequence[WindowExample],

@@ -100,11 +100,13 @@ def wordpiece_card(config: ProjectorConfig) -> str:
         + (f"; so do {t['questions']['cloze_with_answer_in_windows']:,} of {t['questions']['cloze']:,} cloze questions "
            "about bundled summaries not aligned on (a name, number or word blanked out of a sentence, answered by "
            "it), mixed in" if t["questions"].get("cloze") else "")
-        + ". Loss: NLL of that answer + "
-        f"{distill['kl_weight']} x KL(teacher || student), the teacher being the frozen LLM reading the same windows "
-        "as text" + (f", + {reading} x KL(exact-token twin || student) at every position from the first soft token "
-                      "(reading distillation: the same prompt with each soft token replaced by the embedding of the "
-                      "token it stands for)" if reading else "")
+        + ". Loss: NLL of that answer" + (
+            f" + {distill['kl_weight']} x KL(teacher || student), the teacher being the frozen LLM reading the same "
+            "windows as text" if distill["kl_weight"] else " alone (`--kl-weight 0`: no teacher in training; the KL to "
+            "the text teacher is only measured, at validation)")
+        + (f", + {reading} x KL(exact-token twin || student) at every position from the first soft token "
+           "(reading distillation: the same prompt with each soft token replaced by the embedding of the "
+           "token it stands for)" if reading else "")
         + f"; {distill['steps']} steps of {distill['batch_size']}, lr {distill['lr']}."
         + (f" Trained for answering with a copy bias of {distill['copy_bias']} (added to the logits of the window "
            "text's tokens, student and teacher alike, and in the validation answers): use it with `--copy-bias "

@@ -93,6 +93,25 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(examples, tiny_llm, tiny_embe
     assert all(p.grad is None for p in tiny_llm.model.parameters())  # the LLM never trains
 
 
+def test_without_kl_weight_training_skips_the_teacher_and_validation_still_measures_it(examples, tiny_llm,
+                                                                                      tiny_embedder):
+    projector = _projector(tiny_llm, tiny_embedder, READER_TOKENS)
+    calls = []
+    hook = tiny_llm.model.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        with_kl = distill_loss(tiny_llm, projector, examples, DistillConfig(kl_weight=2.0))[1]
+        n_with = len(calls)
+        without = distill_loss(tiny_llm, projector, examples, DistillConfig(kl_weight=0.0))[1]
+        n_without = len(calls) - n_with
+        projector.eval()
+        measured = distill_loss(tiny_llm, projector, examples, DistillConfig(kl_weight=0.0))[1]
+    finally:
+        hook.remove()
+    assert n_without == n_with - 1  # the student alone: no teacher forward
+    assert "kl" not in without and without["loss"] == without["nll"] == pytest.approx(with_kl["nll"])
+    assert measured["kl"] == pytest.approx(with_kl["kl"]) and measured["loss"] == measured["nll"]
+
+
 def test_distillation_resumes_to_the_same_state(examples, tiny_llm, tiny_embedder, tmp_path):
     config = DistillConfig(steps=4, batch_size=2, checkpoint_every=2, warmup=1, val_questions=2)
     straight = _projector(tiny_llm, tiny_embedder)

@@ -74,12 +74,12 @@ def tiny_llm_dir(tmp_path):
     return tmp_path / "llm"
 
 
-@pytest.mark.parametrize("encoding,layers,lexicon,vocabulary_weight,cloze,gold,split",
-                         [("wordpieces", "last", False, 0.0, 5, True, False),
-                          ("reader_tokens", "all", True, 1.0, 0, False, True)])
+@pytest.mark.parametrize("encoding,layers,lexicon,vocabulary_weight,cloze,gold,split,kl_weight",
+                         [("wordpieces", "last", False, 0.0, 5, True, False, 2.0),
+                          ("reader_tokens", "all", True, 1.0, 0, False, True, 0.0)])
 def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm_dir, tiny_embedder_dir,
                                                               monkeypatch, encoding, layers, lexicon,
-                                                              vocabulary_weight, cloze, gold, split):
+                                                              vocabulary_weight, cloze, gold, split, kl_weight):
     monkeypatch.setenv("SQUEEZERAG_CACHE", str(tmp_path / "cache"))  # the dataset indexes go here
     config = WordpieceRecipeConfig(
         dataset=str(_squad_file(tmp_path / "squad.json")), val_articles=("Article_1",), held_out=("Article_2",),
@@ -87,7 +87,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         k=2, window_width=1000, encoding=encoding, token_layers=layers, lexicon=lexicon, numbers=lexicon,
         coverage_min_count=2 if lexicon else 0, cloze=cloze, gold_passage=gold, answer_windows=gold,
         split_at_wordpieces=split, align=AlignConfig(epochs=2, batch_size=8, vocabulary_weight=vocabulary_weight),
-        distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2))
+        distill=DistillConfig(steps=2, batch_size=2, checkpoint_every=1, warmup=1, val_questions=2,
+                              kl_weight=kl_weight))
     monkeypatch.setattr("rag.demo_index.default_window_scorer_dir", lambda: None)  # the max-sim rule's windows
     summaries = [{"text": "Zebras graze. Zebras graze on the wide plain today. Zebras graze on the wide plain today."}]
     if cloze:  # one summary with a sentence long enough to cut a cloze question from (coverage is off here)
@@ -110,6 +111,8 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
                                      "train_teacher_targets": 0, "validation": 2,
                                      "cloze": int(bool(cloze)), "cloze_with_answer_in_windows": int(bool(cloze))}
     assert len(training["alignment"]["history"]) == 2 and [h["step"] for h in training["history"]] == [1, 2]
+    # without a KL weight no teacher runs in training, and validation still measures the KL to it
+    assert all(("kl" in h) == bool(kl_weight) and "val_kl" in h for h in training["history"])
     from projector.lexicon import lexicon_texts
     from rag.llm import LLM
 
@@ -130,6 +133,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert reproduced == ("| vocabulary cross-entropy |" in card) == bool(vocabulary_weight)
     assert training["distill_environment"]["device"] == "cpu" and "Distilled on cpu with the LLM in" in card
     assert " val accuracy |" in card and "(accuracy: the greedy answer holds it)" in card
+    assert ("NLL of that answer alone" in card) == ("--kl-weight 0.0" in card) == (not kl_weight)
     # continuing from it skips alignment and says so on the card (reader tokens: with reading distillation;
     # wordpieces: a reading prompt trained alone)
     reading = 1.0 if encoding == "reader_tokens" else 0.0
