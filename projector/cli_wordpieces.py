@@ -72,7 +72,9 @@ def add_train_wordpieces_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=300, help="distillation steps")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--kl-weight", type=float, default=2.0)
+    p.add_argument("--kl-weight", type=float, default=2.0,
+                   help="weight of KL(text teacher || student) on the answer tokens, xRAG's 2; 0 trains on the gold "
+                        "answer's NLL alone and skips the teacher (the shipped projector's recipe)")
     p.add_argument("--reading-weight", type=float, default=0.0,
                    help="reader_tokens: add this x KL(exact-token prompt || soft prompt) at every position from the "
                         "first window token, so the LLM (with the reader adapter, if any) reads each soft token as "
