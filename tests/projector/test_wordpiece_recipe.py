@@ -1,9 +1,9 @@
 import json
-import shlex
 from dataclasses import asdict, replace
 
 import pytest
 import torch
+from recipe_commands import comparable, parsed_recipe, reproduce_block
 from tiny_llm import make_tiny_llm
 
 from projector.alignment import AlignConfig
@@ -30,33 +30,11 @@ def _squad_file(path):
     return path
 
 
-def _reproduce_block(card: str) -> list[str]:
-    """The lines of the model card's Reproduce code block."""
-    return card.split("## Reproduce")[1].split("```bash\n")[1].split("\n```")[0].splitlines()
-
-
-# what no train-wordpieces flag sets (fixed defaults, and settings that change what is logged, not the weights)
-NOT_ON_THE_COMMAND_LINE = {"align": ("batch_size", "lr", "weight_decay"),
-                           "distill": ("weight_decay", "warmup", "temperature", "top_k", "grad_clip",
-                                       "checkpoint_every", "val_questions", "val_accuracy")}
-
-
 def _assert_reproduces(command: str, config: WordpieceRecipeConfig) -> None:
     """The card's command, parsed by the CLI, sets up the run it was written for (where it starts from aside)."""
-    from projector.cli_wordpieces import _recipe_config
-    from rag.cli import build_parser
-
-    parsed = _recipe_config(build_parser().parse_args(shlex.split(command)[1:]))
-    assert (parsed.init_from is None) == (config.init_from is None)
-    got, want = asdict(parsed), asdict(config)
-    for d in (got, want):
-        d["init_from"], d["adapter_targets"] = None, sorted(d["adapter_targets"])
-        if config.init_from:  # a continued run skips alignment, and its card leaves the alignment flags out
-            d["align"] = {}
-        for part, names in NOT_ON_THE_COMMAND_LINE.items():
-            for name in names:
-                d[part].pop(name, None)
-    assert got == want
+    parsed, continued = parsed_recipe(command), config.init_from is not None
+    assert (parsed["init_from"] is not None) == continued
+    assert comparable(parsed, continued) == comparable(asdict(config), continued)
 
 
 def _distill_tables(card: str) -> list[str]:
@@ -154,7 +132,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
     assert Projector.from_pretrained(more).config.training["questions"]["train_teacher_targets"] == answered
     assert ("--teacher-targets all" in card) == ("own greedy answer from the windows as text" in card) == bool(teacher)
     # the card reproduces from scratch: the first projector's line into runs/<encoding>-1, then this run's from it
-    first, own = _reproduce_block(card)[1::2]
+    first, own = reproduce_block(card)[1::2]
     assert f"Continued from `{final}` (step 1 under Reproduce;" in card and f"# 1. {final}" in card
     assert "--init-from" not in first
     _assert_reproduces(first, config)
@@ -190,7 +168,7 @@ def test_recipe_aligns_distils_and_ships_a_loadable_projector(tmp_path, tiny_llm
         assert "Reader adapter: rank-2 deltas (alpha 4, dropout 0.1 in training)" in card and "(down_proj, q_proj)" in card
         assert "--reader-adapter 2 --adapter-targets down_proj q_proj --adapter-dropout 0.1 --adapter-lr 0.05" in card
         assert "continued from that projector's trained prompt" in card and "short instruction" not in card
-        steps = _reproduce_block(card)
+        steps = reproduce_block(card)
         assert steps[::2] == [f"# 1. {final}", f"# 2. {more}", "# 3. this projector"]
         assert steps[1] == first and f"--out runs/{encoding}-2 " in steps[3] and "-1/final" in steps[3]
         assert "-2/final" in steps[5] and f"--reading-prompt {prompt} --closing-prompt 1" in steps[5]
